@@ -125,6 +125,38 @@ md_status md_session_decode_argmax(md_session_t *s, int32_t token, int32_t *next
  * MD_ERR_CONTEXT_FULL, state unchanged, when n steps do not fit. */
 md_status md_session_generate_argmax(md_session_t *s, int32_t first, int n, int32_t *out_tokens, double *seconds);
 
+/* ------------------------------------------------- text: tokenizer, sampling, chat
+ * (declarations of src/tokenizer/, src/sample.c and src/generate.c go here) */
+
+/* ------------------------------------------------------------ measurement */
+
+typedef struct md_gpu_info {
+    char name[96];
+    int sm_count;
+    int cc_major, cc_minor;
+    int sm_clock_mhz, mem_clock_mhz;   /* current clocks from NVML, 0 when unknown */
+    double mem_bandwidth_gbs;          /* measured by a device-to-device copy (read + written bytes / time) */
+    size_t mem_total, mem_free;
+} md_gpu_info;
+
+/* Fills info for a GPU session (MD_ERR_NO_DEVICE for a CPU one). */
+md_status md_session_gpu_info(md_session_t *s, md_gpu_info *info);
+
+/* Energy from NVML's counter (loaded at run time; MD_ERR_NO_DEVICE where NVML
+ * or a GPU is absent). */
+typedef struct md_energy_meter md_energy_meter_t;
+md_status md_energy_meter_open(int gpu_index, md_energy_meter_t **out);
+/* Total energy since the driver loaded, in joules, and the current power in watts. */
+md_status md_energy_meter_read(md_energy_meter_t *m, double *joules, double *watts);
+/* Current SM and memory clocks in MHz. */
+md_status md_energy_meter_clocks(md_energy_meter_t *m, int *sm_mhz, int *mem_mhz);
+void md_energy_meter_free(md_energy_meter_t *m);
+
+/* Bytes one decode step must move through memory at position pos: weights
+ * read (LM head included), DeltaNet state read and written, conv state, and
+ * the KV cache read up to pos. The numerator of the roofline fraction. */
+double md_model_decode_bytes(const md_model_t *model, int pos);
+
 #ifdef __cplusplus
 }
 #endif

@@ -153,3 +153,32 @@ md_status md_session_generate_argmax(md_session_t *s, int32_t first, int n, int3
     if (seconds) *seconds = now_seconds() - t0;
     return MD_OK;
 }
+
+/* Elements of a matrix as the GPU streams it: bf16, 2 bytes each. */
+static double bf16_bytes(const md_matrix *m) { return 2.0 * m->rows * m->cols; }
+
+double md_model_decode_bytes(const md_model_t *model, int pos) {
+    const md_config *c = &model->cfg;
+    double bytes = bf16_bytes(&model->lm_head);
+    for (int l = 0; l < c->n_layers; l++) {
+        const md_layer *L = &model->layers[l];
+        bytes += bf16_bytes(&L->gate) + bf16_bytes(&L->up) + bf16_bytes(&L->down);
+        if (L->full) {
+            bytes += bf16_bytes(&L->q) + bf16_bytes(&L->k) + bf16_bytes(&L->v) + bf16_bytes(&L->o);
+            bytes += 2.0 * 2.0 * pos * md_cfg_kv_dim(c); /* K and V rows read, bf16 */
+        } else {
+            bytes += bf16_bytes(&L->in_qkv) + bf16_bytes(&L->in_z) + bf16_bytes(&L->in_b) + bf16_bytes(&L->in_a) + bf16_bytes(&L->out);
+            bytes += 2.0 * 4.0 * c->lin_n_v_heads * c->lin_k_dim * c->lin_v_dim;  /* fp32 state, read + written */
+            bytes += 2.0 * 4.0 * md_cfg_conv_dim(c) * (c->conv_kernel - 1);       /* conv window */
+        }
+    }
+    return bytes;
+}
+
+#ifndef MD_HAVE_CUDA
+md_status md_session_gpu_info(md_session_t *s, md_gpu_info *info) {
+    (void)s;
+    (void)info;
+    return md_fail(MD_ERR_NO_DEVICE, "this build of megadelta has no CUDA support");
+}
+#endif

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# gpu-check.sh [MODE] — on the GPU machine: build, run the GPU tests and the
+# benchmark, print a short table last. MODE: quick (tiny model only), full
+# (default: + 0.8B tests, sanitizers, grid sweep), bench (build + bench only).
+# Logs go to $OUT (or ./gpu-check-out) when set.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-full}
+out=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$out"
+export PATH=/usr/local/cuda/bin:$PATH
+# Build dependencies carried as .deb files when the machine lacks them (no network there).
+if [ -d .gpu-deps ] && [ ! -f /usr/include/cjson/cJSON.h ]; then
+  mkdir -p /opt/mddeps
+  for f in .gpu-deps/*.deb; do dpkg -x "$f" /opt/mddeps; done
+  export CMAKE_PREFIX_PATH=/opt/mddeps/usr
+  export LD_LIBRARY_PATH=/opt/mddeps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+fi
+export MEGADELTA_CACHE=/tmp/md-cache
+declare -a rows
+row() { rows+=("$(printf '| %-34s | %-60s |' "$1" "$2")"); }
+
+t0=$(date +%s)
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMD_CUDA_ARCHS="${MD_CUDA_ARCHS:-80;90a}" -DMD_CUDA_PTX=OFF >"$out/cmake.log" 2>&1 \
+  && cmake --build build-gpu -j16 >"$out/build.log" 2>&1
+if [ $? -ne 0 ]; then tail -40 "$out/build.log" "$out/cmake.log"; echo "BUILD FAILED"; exit 1; fi
+row build "ok ($(( $(date +%s) - t0 )) s)"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv,noheader > "$out/gpu.txt"
+row gpu "$(cat "$out/gpu.txt")"
+
+run_ctest() { # label-regex name
+  (cd build-gpu && ctest -R "$1" --output-on-failure --timeout 1200 > "$out/ctest-$2.log" 2>&1)
+  local rc=$?
+  local summary; summary=$(grep -E 'tests passed|tests failed' "$out/ctest-$2.log" | tail -1)
+  row "ctest $2" "${summary:-rc=$rc}"
+  grep -hE 'worst rel L2|prefill\(|runs x|differ' "$out/ctest-$2.log" | head -12 | sed 's/^/    /'
+}
+
+if [ "$mode" != bench ]; then
+  run_ctest 'test_gpu_tiny|test_gpu_repeat' tiny
+  for g in 2 3 7; do
+    MEGADELTA_GRID=$g MEGADELTA_WATCHDOG_MS=20000 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper \
+      > "$out/grid$g.log" 2>&1; row "grid $g (tiny, hopper)" "rc=$? $(grep -h 'worst' "$out/grid$g.log" | head -1 | cut -c1-50)"
+  done
+  MEGADELTA_DELAY_SEED=12345 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/delay.log" 2>&1
+  row "random delays (tiny)" "rc=$? $(grep -h worst "$out/delay.log" | head -1 | cut -c1-50)"
+fi
+if [ "$mode" = full ]; then
+  run_ctest 'test_gpu_08b' 08b
+  for tool in memcheck racecheck synccheck; do
+    MEGADELTA_WATCHDOG_MS=0 timeout 900 compute-sanitizer --tool $tool --error-exitcode 9 \
+      build-gpu/tests/gpu/test_gpu_tiny_hopper --steps 6 > "$out/sanitizer-$tool.log" 2>&1
+    row "compute-sanitizer $tool" "rc=$? $(grep -hE 'ERROR SUMMARY' "$out/sanitizer-$tool.log" | tail -1)"
+  done
+fi
+build-gpu/megadelta bench -p 512 -n 128 -r 5 > "$out/bench.txt" 2> "$out/bench.err"
+row bench "rc=$?"
+echo
+cat "$out/bench.txt"
+echo
+printf '%s\n' "${rows[@]}"

@@ -1,0 +1,229 @@
+/*
+ * decode.cu — host side of the decode megakernel: picks the path (Hopper or
+ * portable), sizes the shared-memory ring from the device's limit, allocates
+ * the scratch the kernel shares between CTAs, and runs n decode steps in one
+ * launch, timed with CUDA events.
+ *
+ * Environment (for testing and debugging):
+ *   MEGADELTA_GRID=N         use N CTAs instead of one per SM (N >= 1)
+ *   MEGADELTA_WATCHDOG_MS=T  a spin that waits longer than T ms stops the kernel
+ *                            and reports where (default 10000; 0 = off, for compute-sanitizer)
+ *   MEGADELTA_DELAY_SEED=S   random delays before publishing results (race hunting)
+ *   MEGADELTA_STOP=L,P       end each step after phase P of layer L (single steps only)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/common.cuh"
+#include "cuda/decode/decode.cuh"
+#include "cuda/decode/schedule.cuh"
+
+#define MD_RED_FLOATS 128
+
+static long env_long(const char *name, long def) {
+    const char *v = getenv(name);
+    if (!v || !*v) return def;
+    char *end;
+    long x = strtol(v, &end, 10);
+    return *end ? def : x;
+}
+
+static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+static int attn_max_chunks(const md_cuda_dims *d, int G) {
+    int worst = 1;
+    /* the chunk count peaks either where the minimum chunk applies or at the context end */
+    const int probes[3] = {MD_DEC_ATTN_MIN_CHUNK * G / d->Hkv, d->n_ctx, MD_DEC_ATTN_MAX_CHUNK * G / d->Hkv};
+    for (int i = 0; i < 3; i++) {
+        for (int npos = probes[i] - 2 * G; npos <= probes[i] + 2 * G; npos++) {
+            if (npos < 1 || npos > d->n_ctx) continue;
+            int chunk = (npos * d->Hkv + G - 1) / G;
+            chunk = chunk < MD_DEC_ATTN_MIN_CHUNK ? MD_DEC_ATTN_MIN_CHUNK : chunk > MD_DEC_ATTN_MAX_CHUNK ? MD_DEC_ATTN_MAX_CHUNK : chunk;
+            const int n = (npos + chunk - 1) / chunk;
+            worst = n > worst ? n : worst;
+        }
+    }
+    return worst;
+}
+
+md_status md_decode_init(md_session_t *s) {
+    md_cuda_ctx *g = md_cuda_of(s);
+    const md_cuda_dims *d = &g->dims;
+    md_status st = MD_OK;
+    struct md_decode *dec = (struct md_decode *)calloc(1, sizeof *dec);
+    if (!dec) return md_fail(MD_ERR_OUT_OF_MEMORY, "decode: out of memory");
+    g->dec = dec;
+    md_decode_params *p = &dec->p;
+
+    const int group = d->Hq / d->Hkv;
+    if (group > 8) return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %d query heads per KV head (at most 8)", group);
+    if (d->dv % MD_DEC_REC_COLS || d->dk % 32 || d->dk > 256)
+        return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: DeltaNet head dims dk=%d, dv=%d (need dk a multiple of 32 up to 256, dv a multiple of 16)",
+                       d->dk, d->dv);
+
+    /* path */
+    md_kernel want = s->params.kernel;
+    if (want == MD_KERNEL_HOPPER && g->cc_major < 9)
+        return md_fail(MD_ERR_UNSUPPORTED, "--kernel hopper needs compute capability 9.0 (this GPU is %d.%d)", g->cc_major, g->cc_minor);
+    dec->hopper = want == MD_KERNEL_HOPPER || (want == MD_KERNEL_AUTO && g->cc_major >= 9);
+
+    /* grid */
+    dec->grid = g->sm_count;
+    long grid_env = env_long("MEGADELTA_GRID", 0);
+    if (grid_env > 0) dec->grid = grid_env < g->sm_count ? (int)grid_env : g->sm_count;
+    const int G = dec->grid;
+
+    /* shared memory: vector area, then as many ring stages as fit */
+    int vec = d->H;
+    const int widths[4] = {d->I, d->Vd, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + d->D};
+    for (int i = 0; i < 4; i++) vec = widths[i] > vec ? widths[i] : vec;
+    vec = (int)align_up((size_t)vec, 32);
+    size_t row_max = (size_t)4 * d->H; /* a gate/up pair */
+    const int cols[3] = {d->I, d->Vd, d->qd};
+    for (int i = 0; i < 3; i++) row_max = (size_t)2 * cols[i] > row_max ? (size_t)2 * cols[i] : row_max;
+    size_t stage = g->smem_optin >= 160 * 1024 ? 32 * 1024 : 16 * 1024;
+    if (row_max > stage) stage = align_up(row_max, 1024);
+    const size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + 1024;
+    if (g->smem_optin < fixed + 2 * stage)
+        return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %zu bytes of shared memory per block are too few for this model (need %zu)",
+                       g->smem_optin, fixed + 2 * stage);
+    int n_stages = (int)((g->smem_optin - fixed) / (stage + 16));
+    n_stages = n_stages > 8 ? 8 : n_stages;
+    dec->smem = (size_t)n_stages * stage + (size_t)n_stages * 16 + (size_t)vec * 4 + MD_RED_FLOATS * 4;
+    if ((st = md_decode_prepare(dec->hopper, dec->smem)) != MD_OK) return st;
+
+    /* scratch */
+    const int max_chunks = attn_max_chunks(d, G);
+    const size_t n_mix = (size_t)(d->n_in > d->n_qkv ? d->n_in : d->n_qkv);
+    const size_t n_core = (size_t)(d->Vd > d->qd ? d->Vd : d->qd);
+    const size_t n_part = (size_t)d->Hkv * max_chunks * group * (d->D + 2);
+    const size_t n_counters = (size_t)d->n_layers * MD_PHASES_PER_LAYER + 1;
+    size_t off = 0;
+    const size_t o_h = off; off = align_up(off + (size_t)d->H * 4, 256);
+    const size_t o_mix = off; off = align_up(off + n_mix * 4, 256);
+    const size_t o_core = off; off = align_up(off + n_core * 4, 256);
+    const size_t o_act = off; off = align_up(off + (size_t)d->I * 4, 256);
+    const size_t o_part = off; off = align_up(off + n_part * 4, 256);
+    const size_t o_cv = off; off = align_up(off + (size_t)G * 4, 256);
+    const size_t o_ci = off; off = align_up(off + (size_t)G * 4, 256);
+    const size_t o_cnt = off; off = align_up(off + n_counters * 8, 256);
+    const size_t o_tk = off; off = align_up(off + (size_t)(d->Hkv + 1) * 4, 256);
+    const size_t o_tok = off; off = align_up(off + 4, 256);
+    MD_CUDA_CHECK(cudaMalloc(&dec->scratch, off));
+    uint8_t *b = (uint8_t *)dec->scratch;
+    /* poison: a read of anything not written this step shows up as NaN */
+    MD_CUDA_CHECK(cudaMemset(dec->scratch, 0xff, off));
+    MD_CUDA_CHECK(cudaMemset(g->k_cache, 0xff, (g->kv_len + 1) * 2));
+    MD_CUDA_CHECK(cudaMemset(g->v_cache, 0xff, (g->kv_len + 1) * 2));
+    MD_CUDA_CHECK(cudaHostAlloc((void **)&dec->h_diag, 8 * sizeof(int), cudaHostAllocMapped));
+    memset(dec->h_diag, 0, 8 * sizeof(int));
+    int *d_diag = NULL;
+    MD_CUDA_CHECK(cudaHostGetDevicePointer((void **)&d_diag, dec->h_diag, 0));
+    MD_CUDA_CHECK(cudaEventCreate(&dec->ev0));
+    MD_CUDA_CHECK(cudaEventCreate(&dec->ev1));
+
+    p->d = *d;
+    p->layers = g->d_layers;
+    p->embed = g->embed;
+    p->lm_head = g->lm_head;
+    p->final_norm = g->final_norm;
+    p->inv_freq = g->d_inv_freq;
+    p->conv_state = g->conv_state;
+    p->ssm_state = g->ssm_state;
+    p->k_cache = g->k_cache;
+    p->v_cache = g->v_cache;
+    p->h = (float *)(b + o_h);
+    p->mix = (float *)(b + o_mix);
+    p->core = (float *)(b + o_core);
+    p->act = (float *)(b + o_act);
+    p->attn_part = (float *)(b + o_part);
+    p->cand_val = (float *)(b + o_cv);
+    p->cand_idx = (int *)(b + o_ci);
+    p->counters = (unsigned long long *)(b + o_cnt);
+    p->tickets = (unsigned *)(b + o_tk);
+    p->tok = (int32_t *)(b + o_tok);
+    p->diag = d_diag;
+    p->attn_max_chunks = max_chunks;
+    p->stage_bytes = (int)stage;
+    p->n_stages = n_stages;
+    p->vec_floats = vec;
+    p->watchdog_ns = env_long("MEGADELTA_WATCHDOG_MS", 10000) * 1000000LL;
+    p->delay_seed = (unsigned)env_long("MEGADELTA_DELAY_SEED", 0);
+    p->stop_layer = p->stop_phase = -1;
+    const char *stop = getenv("MEGADELTA_STOP");
+    if (stop && *stop && sscanf(stop, "%d,%d", &p->stop_layer, &p->stop_phase) != 2) p->stop_layer = p->stop_phase = -1;
+    return MD_OK;
+}
+
+void md_decode_free(md_session_t *s) {
+    md_cuda_ctx *g = md_cuda_of(s);
+    struct md_decode *dec = g->dec;
+    if (!dec) return;
+    cudaFree(dec->scratch);
+    cudaFree(dec->d_out);
+    if (dec->h_diag) cudaFreeHost(dec->h_diag);
+    if (dec->ev0) cudaEventDestroy(dec->ev0);
+    if (dec->ev1) cudaEventDestroy(dec->ev1);
+    free(dec);
+    g->dec = NULL;
+}
+
+md_status md_decode_reset(md_session_t *s) {
+    md_cuda_ctx *g = md_cuda_of(s);
+    struct md_decode *dec = g->dec;
+    const size_t n_counters = (size_t)g->dims.n_layers * MD_PHASES_PER_LAYER + 1;
+    MD_CUDA_CHECK(cudaMemsetAsync(dec->p.counters, 0, n_counters * 8, g->stream));
+    MD_CUDA_CHECK(cudaMemsetAsync(dec->p.tickets, 0, (size_t)(g->dims.Hkv + 1) * 4, g->stream));
+    dec->steps = 0;
+    return MD_OK;
+}
+
+/* After a failed launch or sync: name the watchdog's report when it fired. */
+static md_status decode_error(struct md_decode *dec, cudaError_t e) {
+    static const char *const what[] = {"", "a counter", "a free ring slot", "a ring chunk"};
+    static const char *const phase_names[] = {"mixer in-projection", "recurrence/attention", "mixer out-projection", "MLP gate/up",
+                                              "MLP down"};
+    if (dec->h_diag[0]) {
+        int w = dec->h_diag[2], ph = dec->h_diag[4];
+        return md_fail(MD_ERR_DEVICE, "decode kernel watchdog: CTA %d (warp %d) waited too long for %s at layer %d, %s (%s)",
+                       dec->h_diag[1], dec->h_diag[5], w >= 1 && w <= 3 ? what[w] : "?", dec->h_diag[3],
+                       ph >= 0 && ph < 5 ? phase_names[ph] : "?", cudaGetErrorString(e));
+    }
+    return md_fail(MD_ERR_DEVICE, "decode kernel failed: %s", cudaGetErrorString(e));
+}
+
+md_status md_decode_run(md_session_t *s, int pos, int32_t first, int n, int32_t *out, float *d_logits, double *seconds) {
+    md_cuda_ctx *g = md_cuda_of(s);
+    struct md_decode *dec = g->dec;
+    if (n <= 0) return MD_OK;
+    if (n > dec->out_cap) {
+        cudaFree(dec->d_out);
+        dec->d_out = NULL;
+        dec->out_cap = 0;
+        MD_CUDA_CHECK(cudaMalloc(&dec->d_out, (size_t)n * sizeof(int32_t)));
+        dec->out_cap = n;
+    }
+    md_decode_params p = dec->p;
+    if (p.stop_layer >= 0 && n > 1) return md_fail(MD_ERR_INVALID_ARG, "MEGADELTA_STOP works on single decode steps only");
+    p.pos0 = pos;
+    p.n_steps = n;
+    p.epoch0 = dec->steps;
+    p.out_tokens = dec->d_out;
+    p.logits = d_logits;
+    if (first >= 0) MD_CUDA_CHECK(cudaMemcpyAsync(p.tok, &first, sizeof first, cudaMemcpyHostToDevice, g->stream));
+    if (seconds) MD_CUDA_CHECK(cudaEventRecord(dec->ev0, g->stream));
+    md_status st = md_decode_launch(g, &p, dec->grid, dec->smem, dec->hopper);
+    if (st != MD_OK) return st;
+    if (seconds) MD_CUDA_CHECK(cudaEventRecord(dec->ev1, g->stream));
+    cudaError_t e = cudaStreamSynchronize(g->stream);
+    if (e != cudaSuccess) return decode_error(dec, e);
+    dec->steps += (unsigned long long)n;
+    if (out) MD_CUDA_CHECK(cudaMemcpy(out, dec->d_out, (size_t)n * sizeof(int32_t), cudaMemcpyDeviceToHost));
+    if (seconds) {
+        float ms = 0;
+        MD_CUDA_CHECK(cudaEventElapsedTime(&ms, dec->ev0, dec->ev1));
+        *seconds = ms / 1e3;
+    }
+    return MD_OK;
+}

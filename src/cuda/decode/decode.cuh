@@ -1,0 +1,90 @@
+/*
+ * decode.cuh — the decode megakernel's parameters and host-side state.
+ *
+ * One persistent kernel computes whole decode steps (embedding row, every
+ * layer, final norm, LM head, argmax). One CTA per SM; warp 0 is the
+ * producer that streams this CTA's share of every weight matrix, in schedule
+ * order, into a shared-memory ring; the other warps are consumers that wait
+ * only for the activations a phase reads (per-phase counters in global
+ * memory, release/acquire) and compute from the ring. Weights never depend on
+ * activations, so the ring is refilled while the consumers wait.
+ *
+ * Phases (5 per layer, then the LM head):
+ *   linear layer: IN (w_in + conv + SiLU)  REC (DeltaNet recurrence, no weights)
+ *                 OUT (gated RMSNorm + w_out, residual add)  GU (norm + gate/up)  DOWN (residual add)
+ *   full layer:   QKV (w_qkv)  ATTN (norm + RoPE + KV append + split-KV attention, no weights)
+ *                 O (w_o, residual add)  GU  DOWN
+ *   LM:           final norm + LM head + argmax (the last CTA reduces the candidates)
+ * counters[layer * 5 + phase] gains one per CTA per step (target epoch x G);
+ * counters[n_layers * 5] gains one per step when the argmax is known.
+ */
+#ifndef MD_CUDA_DECODE_CUH
+#define MD_CUDA_DECODE_CUH
+
+#include "cuda/backend.cuh"
+
+#define MD_PHASES_PER_LAYER 5
+enum {
+    MD_PH_MIX_IN = 0, /* IN (linear) / QKV (full) */
+    MD_PH_MIX = 1,    /* REC (linear) / ATTN (full) */
+    MD_PH_MIX_OUT = 2,/* OUT (linear) / O (full) */
+    MD_PH_GU = 3,
+    MD_PH_DOWN = 4,
+};
+
+#define MD_DEC_CONSUMER_WARPS 8
+#define MD_DEC_THREADS ((MD_DEC_CONSUMER_WARPS + 1) * 32)
+#define MD_DEC_REC_COLS 16   /* value columns per recurrence work item */
+#define MD_DEC_ATTN_MAX_CHUNK 512
+#define MD_DEC_ATTN_MIN_CHUNK 16
+
+/* Everything the kernel reads, by value. */
+typedef struct md_decode_params {
+    md_cuda_dims d;
+    const md_cuda_layer *layers;       /* device array [n_layers] */
+    const __nv_bfloat16 *embed, *lm_head;
+    const float *final_norm, *inv_freq;
+    float *conv_state, *ssm_state;
+    __nv_bfloat16 *k_cache, *v_cache;
+    /* scratch written and read inside the launch (never through the read-only path) */
+    float *h;                          /* [H] residual stream */
+    float *mix;                        /* [max(n_in, n_qkv)] mixer projections (after conv for linear layers) */
+    float *core;                       /* [max(Vd, qd)] recurrence output / gated attention output */
+    float *act;                        /* [I] silu(gate) * up */
+    float *attn_part;                  /* [Hkv][max_chunks][group][D + 2] split-KV partials: o, then m, l */
+    float *cand_val;                   /* [G] per-CTA argmax candidates */
+    int *cand_idx;
+    unsigned long long *counters;      /* [n_layers * 5 + 1] */
+    unsigned int *tickets;             /* [Hkv] attention combine, [Hkv] the argmax */
+    int32_t *tok;                      /* [1] the next input token (written by the argmax) */
+    int32_t *out_tokens;               /* [n_steps] argmax of each step */
+    float *logits;                     /* [V] the last step's logits, or NULL */
+    int *diag;                         /* host-mapped [8]: watchdog report */
+    int pos0, n_steps;
+    unsigned long long epoch0;         /* steps since reset, before this launch */
+    int attn_max_chunks;
+    int stage_bytes, n_stages;         /* the ring */
+    int vec_floats;                    /* floats of the consumers' shared vector area */
+    long long watchdog_ns;             /* 0 = off */
+    unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
+    int stop_layer, stop_phase;        /* debug: end every step after this phase (-1: run to the end) */
+} md_decode_params;
+
+struct md_decode {
+    md_decode_params p;                /* template: buffers and sizes fixed at init */
+    void *scratch;                     /* one allocation for all scratch buffers */
+    int *h_diag;                       /* pinned host memory behind p.diag */
+    int32_t *d_out;                    /* [out_cap] */
+    int out_cap;
+    unsigned long long steps;          /* decode steps since reset */
+    int grid;
+    size_t smem;
+    bool hopper;
+    cudaEvent_t ev0, ev1;
+};
+
+/* kernel launchers (megakernel.cu) */
+md_status md_decode_launch(md_cuda_ctx *g, const md_decode_params *p, int grid, size_t smem, bool hopper);
+md_status md_decode_prepare(bool hopper, size_t smem);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * schedule.cuh — the decode megakernel's static schedule: which weight rows
+ * each CTA streams in each phase, and how they are cut into ring chunks. It
+ * is a pure function of (CTA, layer, phase), evaluated identically by the
+ * producer warp (to issue copies) and the consumer warps (to consume them),
+ * so both walk the same chunk sequence without talking to each other.
+ *
+ * Rows of a phase are split evenly by bytes: every row of a matrix has the
+ * same size, so CTA c gets a contiguous range of units (rows, or gate/up row
+ * pairs) whose count differs from its neighbours' by at most one. All phases
+ * that write the residual stream (OUT, O, DOWN) have H rows, so each CTA owns
+ * the same rows of h throughout, which lets it initialise them from the
+ * embedding without waiting for anyone.
+ */
+#ifndef MD_CUDA_DECODE_SCHEDULE_CUH
+#define MD_CUDA_DECODE_SCHEDULE_CUH
+
+#include "cuda/decode/decode.cuh"
+
+typedef struct md_range {
+    int begin, end;
+} md_range;
+
+/* The c-th of G near-equal contiguous parts of [0, units). */
+__host__ __device__ __forceinline__ md_range md_split(int units, int G, int c) {
+    const int base = units / G, rem = units % G;
+    md_range r;
+    r.begin = c * base + (c < rem ? c : rem);
+    r.end = r.begin + base + (c < rem ? 1 : 0);
+    return r;
+}
+
+/* A streamed phase: its matrix, and the unit rows are grouped in (2 for the
+ * interleaved gate/up pairs). */
+typedef struct md_stream {
+    const __nv_bfloat16 *w;
+    int rows, cols, unit;
+} md_stream;
+
+/* Fills s and returns true when (layer, phase) streams weights; layer ==
+ * n_layers is the LM head (phase 0). */
+__device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int layer, int phase, md_stream *s) {
+    const md_cuda_dims &d = p.d;
+    s->unit = 1;
+    if (layer == d.n_layers) {
+        s->w = p.lm_head;
+        s->rows = d.vocab;
+        s->cols = d.H;
+        return phase == 0;
+    }
+    const md_cuda_layer *L = &p.layers[layer];
+    switch (phase) {
+    case MD_PH_MIX_IN:
+        s->w = L->full ? L->w_qkv : L->w_in;
+        s->rows = L->full ? d.n_qkv : d.n_in;
+        s->cols = d.H;
+        return true;
+    case MD_PH_MIX_OUT:
+        s->w = L->full ? L->w_o : L->w_out;
+        s->rows = d.H;
+        s->cols = L->full ? d.qd : d.Vd;
+        return true;
+    case MD_PH_GU:
+        s->w = L->w_gu;
+        s->rows = 2 * d.I;
+        s->cols = d.H;
+        s->unit = 2;
+        return true;
+    case MD_PH_DOWN:
+        s->w = L->w_down;
+        s->rows = d.H;
+        s->cols = d.I;
+        return true;
+    default:
+        return false; /* REC / ATTN read state, not weights */
+    }
+}
+
+/* This CTA's rows [begin, end) of a streamed phase. */
+__device__ __forceinline__ md_range md_stream_rows(const md_stream &s, int G, int cta) {
+    md_range u = md_split(s.rows / s.unit, G, cta);
+    md_range r = {u.begin * s.unit, u.end * s.unit};
+    return r;
+}
+
+/* Rows per ring chunk: as many whole units as fit in a stage. */
+__device__ __forceinline__ int md_chunk_rows(const md_stream &s, int stage_bytes) {
+    int units = stage_bytes / (s.cols * 2 * s.unit);
+    return (units < 1 ? 1 : units) * s.unit;
+}
+
+/* Phases per layer in schedule order; the LM head is one more "layer". */
+__device__ __forceinline__ int md_phases_of(const md_decode_params &p, int layer) {
+    return layer == p.d.n_layers ? 1 : MD_PHASES_PER_LAYER;
+}
+
+__device__ __forceinline__ bool md_is_stop(const md_decode_params &p, int layer, int phase) {
+    return layer == p.stop_layer && phase == p.stop_phase;
+}
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * sync.cuh — the synchronisation primitives of the decode megakernel:
+ * shared-memory mbarriers for the weight ring, the two ways of filling it
+ * (Hopper: one bulk async copy per chunk; portable sm_80+: 16-byte cp.async
+ * from every producer lane), gpu-scope release/acquire counters between CTAs,
+ * the consumers' named barrier, and the spin watchdog.
+ *
+ * Memory-model rules followed here (see ../shared/design/DECODE.md):
+ * a CTA publishes with bar.sync among its writers, then one thread's
+ * red.release.gpu; a consumer's one thread spins with ld.acquire.gpu, then
+ * bar.sync before the CTA reads. Data written in this launch by other CTAs is
+ * read with ld.global.cg (__ldcg), never through the read-only path.
+ */
+#ifndef MD_CUDA_DECODE_SYNC_CUH
+#define MD_CUDA_DECODE_SYNC_CUH
+
+#include <stdint.h>
+
+#include "cuda/decode/decode.cuh"
+
+__device__ __forceinline__ uint32_t md_smem_addr(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+__device__ __forceinline__ unsigned long long md_globaltimer(void) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+/* Reports where a spin gave up (host-mapped memory) and stops the kernel. */
+__device__ __noinline__ void md_watchdog_fire(const md_decode_params &p, int what, int layer, int phase) {
+    if (p.diag) {
+        volatile int *d = p.diag;
+        d[1] = (int)blockIdx.x;
+        d[2] = what;
+        d[3] = layer;
+        d[4] = phase;
+        d[5] = (int)(threadIdx.x / 32);
+        __threadfence_system();
+        d[0] = 1;
+        __threadfence_system();
+    }
+    __trap();
+}
+
+/* ---------------------------------------------------------------- mbarriers */
+
+__device__ __forceinline__ void md_mbar_init(uint64_t *bar, unsigned count) {
+    asm volatile("mbarrier.init.shared.b64 [%0], %1;" ::"r"(md_smem_addr(bar)), "r"(count) : "memory");
+}
+
+__device__ __forceinline__ void md_mbar_arrive(uint64_t *bar) {
+    uint64_t state;
+    asm volatile("mbarrier.arrive.shared.b64 %0, [%1];" : "=l"(state) : "r"(md_smem_addr(bar)) : "memory");
+    (void)state;
+}
+
+__device__ __forceinline__ bool md_mbar_test(uint64_t *bar, unsigned parity) {
+    uint32_t ok;
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.test_wait.parity.shared.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(ok)
+        : "r"(md_smem_addr(bar)), "r"(parity)
+        : "memory");
+    return ok != 0;
+}
+
+/* Waits for the phase with the given parity to complete. */
+__device__ __forceinline__ void md_mbar_wait(uint64_t *bar, unsigned parity, const md_decode_params &p, int what,
+                                             int layer, int phase) {
+    if (md_mbar_test(bar, parity)) return;
+    const unsigned long long t0 = p.watchdog_ns ? md_globaltimer() : 0;
+    for (unsigned spins = 0;; spins++) {
+        if (md_mbar_test(bar, parity)) return;
+        if (p.watchdog_ns && (spins & 1023) == 0 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
+            md_watchdog_fire(p, what, layer, phase);
+    }
+}
+
+/* ---------------------------------------------------------------- ring fills */
+
+__device__ __forceinline__ uint64_t md_policy_evict_first(void) {
+    uint64_t pol;
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+    return pol;
+}
+
+/* Hopper: one thread issues the whole chunk as a bulk async copy that
+ * completes the transaction count of `full`. */
+__device__ __forceinline__ void md_ring_fill_bulk(void *dst, const void *src, uint32_t bytes, uint64_t *full, uint64_t pol) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(md_smem_addr(full)), "r"(bytes) : "memory");
+    asm volatile(
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
+            md_smem_addr(dst)),
+        "l"(src), "r"(bytes), "r"(md_smem_addr(full)), "l"(pol)
+        : "memory");
+#else
+    __trap(); /* the host never selects the Hopper path below sm_90 */
+#endif
+}
+
+/* Portable: every producer lane copies its 16-byte pieces with cp.async and
+ * arrives on `full` when they land (full expects 32 arrivals). */
+__device__ __forceinline__ void md_ring_fill_lanes(void *dst, const void *src, uint32_t bytes, uint64_t *full, uint64_t pol,
+                                                   int lane) {
+    const uint32_t d = md_smem_addr(dst);
+    const char *s = (const char *)src;
+    for (uint32_t off = (uint32_t)lane * 16; off < bytes; off += 32 * 16)
+        asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(d + off), "l"(s + off), "l"(pol)
+                     : "memory");
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];" ::"r"(md_smem_addr(full)) : "memory");
+}
+
+/* ---------------------------------------------------------------- counters */
+
+__device__ __forceinline__ void md_counter_add(unsigned long long *c, unsigned long long v) {
+    asm volatile("red.release.gpu.global.add.u64 [%0], %1;" ::"l"(c), "l"(v) : "memory");
+}
+
+__device__ __forceinline__ unsigned long long md_counter_load(const unsigned long long *c) {
+    unsigned long long v;
+    asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(c) : "memory");
+    return v;
+}
+
+/* One thread spins until *c >= target (acquire). */
+__device__ __forceinline__ void md_counter_wait(const unsigned long long *c, unsigned long long target,
+                                               const md_decode_params &p, int layer, int phase) {
+    if (md_counter_load(c) >= target) return;
+    const unsigned long long t0 = p.watchdog_ns ? md_globaltimer() : 0;
+    for (unsigned spins = 0;; spins++) {
+        if (md_counter_load(c) >= target) return;
+        if (p.watchdog_ns && (spins & 255) == 0 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
+            md_watchdog_fire(p, 1, layer, phase);
+    }
+}
+
+/* The consumer warps' barrier (the producer warp never joins it). */
+__device__ __forceinline__ void md_consumer_sync(void) {
+    asm volatile("bar.sync 1, %0;" ::"n"(MD_DEC_CONSUMER_WARPS * 32) : "memory");
+}
+
+#endif
