@@ -33,11 +33,11 @@ run_ctest() { # label-regex name
   local rc=$?
   local summary; summary=$(grep -E 'tests passed|tests failed' "$out/ctest-$2.log" | tail -1)
   row "ctest $2" "${summary:-rc=$rc}"
-  grep -hE 'worst rel L2|prefill\(|runs x|differ' "$out/ctest-$2.log" | head -12 | sed 's/^/    /'
+  grep -hE 'worst rel L2|prefill\(|runs x|rel L2' "$out/ctest-$2.log" | head -12 | sed 's/^/    /'
 }
 
 if [ "$mode" != bench ]; then
-  run_ctest 'test_gpu_tiny|test_gpu_repeat' tiny
+  run_ctest 'test_gpu_tiny|test_gpu_repeat|test_gpu_fixtures' tiny
   for g in 2 3 7; do
     MEGADELTA_GRID=$g MEGADELTA_WATCHDOG_MS=20000 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper \
       > "$out/grid$g.log" 2>&1; row "grid $g (tiny, hopper)" "rc=$? $(grep -h 'worst' "$out/grid$g.log" | head -1 | cut -c1-50)"
