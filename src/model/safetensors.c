@@ -155,13 +155,19 @@ md_status md_safetensors_open(const char *path, md_safetensors *f) {
         i++;
     }
     f->n_tensors = n;
+    /* Sorted by start, every tensor must begin at or after the furthest end
+     * so far (not just the previous one's: an empty tensor in between would
+     * hide an overlap). Empty tensors hold no bytes and cannot overlap. */
     qsort(spans, (size_t)n, sizeof *spans, cmp_span);
-    for (i = 1; i < n; i++) {
-        if (spans[i].begin < spans[i - 1].end && spans[i].end > spans[i].begin) {
+    int furthest = -1;
+    for (i = 0; i < n; i++) {
+        if (spans[i].end == spans[i].begin) continue;
+        if (furthest >= 0 && spans[i].begin < spans[furthest].end) {
             st = md_fail(MD_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap in the data area", path,
-                         f->tensors[spans[i - 1].idx].name, f->tensors[spans[i].idx].name);
+                         f->tensors[spans[furthest].idx].name, f->tensors[spans[i].idx].name);
             goto fail;
         }
+        if (furthest < 0 || spans[i].end > spans[furthest].end) furthest = i;
     }
     free(spans);
     cJSON_Delete(root);
