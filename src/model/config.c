@@ -152,7 +152,8 @@ static md_status parse(md_config *cfg, const cJSON *root, const char *where) {
     if ((st = get_dim(tc, "num_hidden_layers", 0, true, &cfg->n_layers, where)) != MD_OK) return st;
     if ((st = get_dim(tc, "num_attention_heads", 0, true, &cfg->n_heads, where)) != MD_OK) return st;
     if ((st = get_dim(tc, "num_key_value_heads", 0, true, &cfg->n_kv_heads, where)) != MD_OK) return st;
-    if ((st = get_dim(tc, "head_dim", cfg->hidden_size / cfg->n_heads, false, &cfg->head_dim, where)) != MD_OK) return st;
+    /* absent: transformers' Qwen3_5TextConfig default, 256 (not hidden_size / heads) */
+    if ((st = get_dim(tc, "head_dim", 256, false, &cfg->head_dim, where)) != MD_OK) return st;
     if ((st = get_dim(tc, "linear_num_key_heads", 16, false, &cfg->lin_n_k_heads, where)) != MD_OK) return st;
     if ((st = get_dim(tc, "linear_num_value_heads", 32, false, &cfg->lin_n_v_heads, where)) != MD_OK) return st;
     if ((st = get_dim(tc, "linear_key_head_dim", 128, false, &cfg->lin_k_dim, where)) != MD_OK) return st;
