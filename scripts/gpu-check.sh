@@ -23,7 +23,7 @@ row() { rows+=("$(printf '| %-34s | %-60s |' "$1" "$2")"); }
 t0=$(date +%s)
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMD_CUDA_ARCHS="${MD_CUDA_ARCHS:-80;90a}" -DMD_CUDA_PTX=OFF >"$out/cmake.log" 2>&1 \
   && cmake --build build-gpu -j16 >"$out/build.log" 2>&1
-if [ $? -ne 0 ]; then tail -40 "$out/build.log" "$out/cmake.log"; echo "BUILD FAILED"; exit 1; fi
+if [ $? -ne 0 ]; then tail -n 40 "$out/cmake.log" "$out/build.log"; echo "BUILD FAILED"; exit 1; fi
 row build "ok ($(( $(date +%s) - t0 )) s)"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv,noheader > "$out/gpu.txt"
 row gpu "$(cat "$out/gpu.txt")"

@@ -8,6 +8,10 @@
 
 #include "model/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct md_backend_ops {
     const char *name;
     md_status (*init)(md_session_t *s);
@@ -39,6 +43,10 @@ extern const md_backend_ops md_cpu_backend;
 extern const md_backend_ops md_cuda_backend;
 /* Whether a usable CUDA device (compute capability >= 8.0) is present. */
 bool md_cuda_device_available(void);
+#endif
+
+#ifdef __cplusplus
+}
 #endif
 
 #endif

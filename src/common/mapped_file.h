@@ -10,6 +10,10 @@
 
 #include "megadelta.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct md_mapped_file {
     const uint8_t *data; /* NULL for an empty file */
     size_t size;
@@ -21,5 +25,9 @@ void md_mapped_file_close(md_mapped_file *f);
 /* Reads a whole (small) file into a NUL-terminated heap buffer. */
 md_status md_read_text_file(const char *path, char **out, size_t *len);
 int md_file_exists(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -3,6 +3,7 @@
  * memory, clocks (NVML), and the memory bandwidth measured once per session
  * by device-to-device copies (bytes read + written / time, median of 5).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -8,6 +8,10 @@
 
 #include "model/safetensors.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct md_checkpoint {
     md_safetensors *files;   /* [n_files] */
     int n_files;
@@ -19,5 +23,9 @@ md_status md_checkpoint_open(const char *dir, md_checkpoint *out);
 void md_checkpoint_close(md_checkpoint *ck);
 /* NULL when absent. */
 const md_tensor *md_checkpoint_find(const md_checkpoint *ck, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

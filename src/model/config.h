@@ -11,6 +11,10 @@
 
 #include "megadelta.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define MD_MAX_EOS 8
 
 typedef struct md_config {
@@ -53,5 +57,9 @@ static inline int md_cfg_q_dim(const md_config *c) { return c->n_heads * c->head
 static inline int md_cfg_kv_dim(const md_config *c) { return c->n_kv_heads * c->head_dim; } /* Hkv*D */
 int md_cfg_n_full(const md_config *c);
 int md_cfg_n_linear(const md_config *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

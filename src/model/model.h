@@ -11,6 +11,10 @@
 #include "model/checkpoint.h"
 #include "model/config.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct md_model md_model;
 
 typedef struct md_matrix {
@@ -57,5 +61,9 @@ struct md_model {
 static inline size_t md_matrix_bytes(const md_matrix *m) {
     return (size_t)m->rows * (size_t)m->cols * (m->dtype == MD_DTYPE_F32 ? 4u : 2u);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,6 +12,10 @@
 #include "common/mapped_file.h"
 #include "megadelta.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum md_dtype {
     MD_DTYPE_F32 = 0,
     MD_DTYPE_F16,
@@ -46,5 +50,9 @@ void md_safetensors_close(md_safetensors *f);
 
 const char *md_dtype_name(md_dtype dt);
 size_t md_dtype_size(md_dtype dt);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

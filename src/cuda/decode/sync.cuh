@@ -51,9 +51,8 @@ __device__ __forceinline__ void md_mbar_init(uint64_t *bar, unsigned count) {
 }
 
 __device__ __forceinline__ void md_mbar_arrive(uint64_t *bar) {
-    uint64_t state;
+    [[maybe_unused]] uint64_t state;
     asm volatile("mbarrier.arrive.shared.b64 %0, [%1];" : "=l"(state) : "r"(md_smem_addr(bar)) : "memory");
-    (void)state;
 }
 
 __device__ __forceinline__ bool md_mbar_test(uint64_t *bar, unsigned parity) {
