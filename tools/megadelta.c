@@ -17,6 +17,7 @@ static const command k_commands[] = {
     {"logits", cmd_logits, "write the logits of a token sequence (float32)"},
     {"synth", cmd_synth, "write a synthetic checkpoint of a preset's shapes"},
     {"info", cmd_info, "describe a model directory"},
+    {"tokenize", cmd_tokenize, "text to token ids, or ids to text (--decode)"},
 };
 
 static void usage(FILE *f) {
