@@ -13,6 +13,9 @@
 #ifndef MD_TOKENIZER_TOKENIZER_H
 #define MD_TOKENIZER_TOKENIZER_H
 
+#ifndef PCRE2_CODE_UNIT_WIDTH /* the library sets it; tests including this header may not */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdbool.h>
