@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpu-check.sh [MODE] — on the GPU machine: build, run the GPU tests and the
 # benchmark, print a short table last. MODE: quick (tiny model only), full
-# (default: + 0.8B tests, sanitizers, grid sweep), bench (build + bench only).
+# (default: + 0.8B tests, sanitizers), bench (build + bench only), decode
+# (tiny decode tests + a traced tg128: where each phase's time goes).
 # Logs go to $OUT (or ./gpu-check-out) when set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,17 @@ run_ctest() { # label-regex name
   grep -hE 'worst rel L2|prefill\(|runs x|rel L2' "$out/ctest-$2.log" | head -12 | sed 's/^/    /'
 }
 
-if [ "$mode" != bench ]; then
+if [ "$mode" = decode ]; then
+  run_ctest 'test_gpu_tiny|test_gpu_fixtures' tiny
+  build-gpu/megadelta bench -p 0 -n 128 -r 1 > /dev/null 2>&1   # writes the synthetic 0.8B once
+  MEGADELTA_TRACE=1 build-gpu/megadelta bench -p 0 -n 128 -r 1 > "$out/trace.txt" 2> "$out/trace.err"
+  tail -n 14 "$out/trace.err"
+  build-gpu/megadelta bench -p 0 -n 128 -r 5 > "$out/bench.txt" 2> "$out/bench.err"
+  cat "$out/bench.txt"
+  printf '%s\n' "${rows[@]}"
+  exit 0
+fi
+if [ "$mode" != bench ] && [ "$mode" != decode ]; then
   run_ctest 'test_gpu_tiny|test_gpu_repeat|test_gpu_fixtures' tiny
   for g in 2 3 7; do
     MEGADELTA_GRID=$g MEGADELTA_WATCHDOG_MS=20000 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper \

@@ -10,6 +10,8 @@
  *                            and reports where (default 10000; 0 = off, for compute-sanitizer)
  *   MEGADELTA_DELAY_SEED=S   random delays before publishing results (race hunting)
  *   MEGADELTA_STOP=L,P       end each step after phase P of layer L (single steps only)
+ *   MEGADELTA_TRACE=1        after each run, print where the last step's time went
+ *                            (per phase kind: waiting, prologue, rows; mean and max over CTAs)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +60,8 @@ md_status md_decode_init(md_session_t *s) {
 
     const int group = d->Hq / d->Hkv;
     if (group > 8) return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %d query heads per KV head (at most 8)", group);
-    if (d->dv % MD_DEC_REC_COLS || d->dk % 32 || d->dk > 256)
-        return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: DeltaNet head dims dk=%d, dv=%d (need dk a multiple of 32 up to 256, dv a multiple of 16)",
+    if (d->dv % MD_DEC_REC_COLS || d->dk % 32 || d->dk > 128)
+        return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: DeltaNet head dims dk=%d, dv=%d (need dk a multiple of 32 up to 128, dv a multiple of 16)",
                        d->dk, d->dv);
 
     /* path */
@@ -74,9 +76,11 @@ md_status md_decode_init(md_session_t *s) {
     if (grid_env > 0) dec->grid = grid_env < g->sm_count ? (int)grid_env : g->sm_count;
     const int G = dec->grid;
 
-    /* shared memory: vector area, then as many ring stages as fit */
+    /* shared memory: vector area (also the attention scratch: queries, scores,
+     * stats, the appended key, the combine factors), then the ring */
+    const int max_chunks = attn_max_chunks(d, G);
     int vec = d->H;
-    const int widths[4] = {d->I, d->Vd, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + d->D};
+    const int widths[4] = {d->I, d->Vd, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + d->D + group * max_chunks};
     for (int i = 0; i < 4; i++) vec = widths[i] > vec ? widths[i] : vec;
     vec = (int)align_up((size_t)vec, 32);
     size_t row_max = (size_t)4 * d->H; /* a gate/up pair */
@@ -84,36 +88,38 @@ md_status md_decode_init(md_session_t *s) {
     for (int i = 0; i < 3; i++) row_max = (size_t)2 * cols[i] > row_max ? (size_t)2 * cols[i] : row_max;
     size_t stage = g->smem_optin >= 160 * 1024 ? 32 * 1024 : 16 * 1024;
     if (row_max > stage) stage = align_up(row_max, 1024);
-    const size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + 1024;
+    const size_t h_own = (size_t)(d->H + G - 1) / G;
+    const size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 + h_own * 4 + 1024;
     if (g->smem_optin < fixed + 2 * stage)
         return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %zu bytes of shared memory per block are too few for this model (need %zu)",
                        g->smem_optin, fixed + 2 * stage);
     int n_stages = (int)((g->smem_optin - fixed) / (stage + 16));
     n_stages = n_stages > 8 ? 8 : n_stages;
-    dec->smem = (size_t)n_stages * stage + (size_t)n_stages * 16 + (size_t)vec * 4 + MD_RED_FLOATS * 4;
+    dec->smem = (size_t)n_stages * stage + (size_t)n_stages * 16 + (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 +
+                h_own * 4;
     if ((st = md_decode_prepare(dec->hopper, dec->smem)) != MD_OK) return st;
 
     /* scratch */
-    const int max_chunks = attn_max_chunks(d, G);
     const size_t n_mix = (size_t)(d->n_in > d->n_qkv ? d->n_in : d->n_qkv);
     const size_t n_core = (size_t)(d->Vd > d->qd ? d->Vd : d->qd);
     const size_t n_part = (size_t)d->Hkv * max_chunks * group * (d->D + 2);
-    const size_t n_counters = (size_t)d->n_layers * MD_PHASES_PER_LAYER + 1;
     size_t off = 0;
-    const size_t o_h = off; off = align_up(off + (size_t)d->H * 4, 256);
-    const size_t o_mix = off; off = align_up(off + n_mix * 4, 256);
-    const size_t o_core = off; off = align_up(off + n_core * 4, 256);
-    const size_t o_act = off; off = align_up(off + (size_t)d->I * 4, 256);
+    const size_t o_h = off; off = align_up(off + (size_t)d->H * 8, 256);
+    const size_t o_mix = off; off = align_up(off + n_mix * 8, 256);
+    const size_t o_core = off; off = align_up(off + n_core * 8, 256);
+    const size_t o_act = off; off = align_up(off + (size_t)d->I * 8, 256);
+    const size_t o_tok = off; off = align_up(off + 8, 256);
+    const size_t tagged_end = off;
     const size_t o_part = off; off = align_up(off + n_part * 4, 256);
     const size_t o_cv = off; off = align_up(off + (size_t)G * 4, 256);
     const size_t o_ci = off; off = align_up(off + (size_t)G * 4, 256);
-    const size_t o_cnt = off; off = align_up(off + n_counters * 8, 256);
     const size_t o_tk = off; off = align_up(off + (size_t)(d->Hkv + 1) * 4, 256);
-    const size_t o_tok = off; off = align_up(off + 4, 256);
     MD_CUDA_CHECK(cudaMalloc(&dec->scratch, off));
     uint8_t *b = (uint8_t *)dec->scratch;
-    /* poison: a read of anything not written this step shows up as NaN */
-    MD_CUDA_CHECK(cudaMemset(dec->scratch, 0xff, off));
+    /* tagged words start with tag 0, which no phase uses; the rest is poisoned
+     * (NaN) so a read of anything not written this step shows */
+    MD_CUDA_CHECK(cudaMemset(dec->scratch, 0, tagged_end));
+    MD_CUDA_CHECK(cudaMemset(b + tagged_end, 0xff, off - tagged_end));
     MD_CUDA_CHECK(cudaMemset(g->k_cache, 0xff, (g->kv_len + 1) * 2));
     MD_CUDA_CHECK(cudaMemset(g->v_cache, 0xff, (g->kv_len + 1) * 2));
     MD_CUDA_CHECK(cudaHostAlloc((void **)&dec->h_diag, 8 * sizeof(int), cudaHostAllocMapped));
@@ -133,16 +139,15 @@ md_status md_decode_init(md_session_t *s) {
     p->ssm_state = g->ssm_state;
     p->k_cache = g->k_cache;
     p->v_cache = g->v_cache;
-    p->h = (float *)(b + o_h);
-    p->mix = (float *)(b + o_mix);
-    p->core = (float *)(b + o_core);
-    p->act = (float *)(b + o_act);
+    p->h = (unsigned long long *)(b + o_h);
+    p->mix = (unsigned long long *)(b + o_mix);
+    p->core = (unsigned long long *)(b + o_core);
+    p->act = (unsigned long long *)(b + o_act);
+    p->tok = (unsigned long long *)(b + o_tok);
     p->attn_part = (float *)(b + o_part);
     p->cand_val = (float *)(b + o_cv);
     p->cand_idx = (int *)(b + o_ci);
-    p->counters = (unsigned long long *)(b + o_cnt);
     p->tickets = (unsigned *)(b + o_tk);
-    p->tok = (int32_t *)(b + o_tok);
     p->diag = d_diag;
     p->attn_max_chunks = max_chunks;
     p->stage_bytes = (int)stage;
@@ -151,6 +156,12 @@ md_status md_decode_init(md_session_t *s) {
     p->watchdog_ns = env_long("MEGADELTA_WATCHDOG_MS", 10000) * 1000000LL;
     p->delay_seed = (unsigned)env_long("MEGADELTA_DELAY_SEED", 0);
     p->stop_layer = p->stop_phase = -1;
+    if (env_long("MEGADELTA_TRACE", 0)) {
+        const size_t n = (size_t)G * (d->n_layers * MD_PHASES_PER_LAYER + 1) * MD_DEC_TRACE_EVENTS;
+        MD_CUDA_CHECK(cudaMalloc(&dec->d_trace, n * 8));
+        p->trace = dec->d_trace;
+        MD_CUDA_CHECK(cudaDeviceGetAttribute(&dec->clock_khz, cudaDevAttrClockRate, g->device));
+    }
     const char *stop = getenv("MEGADELTA_STOP");
     if (stop && *stop && sscanf(stop, "%d,%d", &p->stop_layer, &p->stop_phase) != 2) p->stop_layer = p->stop_phase = -1;
     return MD_OK;
@@ -162,6 +173,7 @@ void md_decode_free(md_session_t *s) {
     if (!dec) return;
     cudaFree(dec->scratch);
     cudaFree(dec->d_out);
+    cudaFree(dec->d_trace);
     if (dec->h_diag) cudaFreeHost(dec->h_diag);
     if (dec->ev0) cudaEventDestroy(dec->ev0);
     if (dec->ev1) cudaEventDestroy(dec->ev1);
@@ -169,19 +181,63 @@ void md_decode_free(md_session_t *s) {
     g->dec = NULL;
 }
 
+/* Tickets restart at zero; the tag epoch (dec->steps) goes on counting, so no
+ * tagged word of the old sequence can be mistaken for one of the new. */
 md_status md_decode_reset(md_session_t *s) {
     md_cuda_ctx *g = md_cuda_of(s);
     struct md_decode *dec = g->dec;
-    const size_t n_counters = (size_t)g->dims.n_layers * MD_PHASES_PER_LAYER + 1;
-    MD_CUDA_CHECK(cudaMemsetAsync(dec->p.counters, 0, n_counters * 8, g->stream));
     MD_CUDA_CHECK(cudaMemsetAsync(dec->p.tickets, 0, (size_t)(g->dims.Hkv + 1) * 4, g->stream));
-    dec->steps = 0;
     return MD_OK;
+}
+
+/* MEGADELTA_TRACE: per phase kind, the mean (over layers and CTAs) and the
+ * worst CTA of: the wait for inputs, the prologue, the rows, and the gap from
+ * the previous phase's end (publishing). */
+static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
+    const md_cuda_dims *d = &g->dims;
+    const int G = dec->grid, slots = d->n_layers * MD_PHASES_PER_LAYER + 1;
+    const size_t n = (size_t)G * slots * MD_DEC_TRACE_EVENTS;
+    unsigned long long *t = (unsigned long long *)malloc(n * 8);
+    if (!t || cudaMemcpy(t, dec->d_trace, n * 8, cudaMemcpyDeviceToHost) != cudaSuccess) {
+        free(t);
+        return;
+    }
+    static const char *const names[11] = {"IN", "REC", "OUT", "GU(lin)", "DOWN(lin)", "QKV", "ATTN", "O", "GU(full)", "DOWN(full)", "LM"};
+    double sum[11][4] = {{0}}, mx[11][4] = {{0}};
+    int cnt[11] = {0};
+    const double us = 1e3 / dec->clock_khz;
+    double total = 0;
+    for (int b = 0; b < G; b++) {
+        const unsigned long long *tb = t + (size_t)b * slots * MD_DEC_TRACE_EVENTS;
+        total += (double)(tb[(slots - 1) * MD_DEC_TRACE_EVENTS + 3] - tb[0]) * us;
+        for (int sl = 0; sl < slots; sl++) {
+            const int layer = sl / MD_PHASES_PER_LAYER, ph = sl % MD_PHASES_PER_LAYER;
+            const int kind = layer == d->n_layers ? 10 : (g->layers[layer].full ? 5 : 0) + ph;
+            const unsigned long long *e = tb + sl * MD_DEC_TRACE_EVENTS;
+            const double v[4] = {(double)(e[1] - e[0]) * us, (double)(e[2] - e[1]) * us, (double)(e[3] - e[2]) * us,
+                                 sl ? (double)(e[0] - e[-1]) * us : 0.0};
+            for (int k = 0; k < 4; k++) {
+                sum[kind][k] += v[k];
+                if (v[k] > mx[kind][k]) mx[kind][k] = v[k];
+            }
+            cnt[kind]++;
+        }
+    }
+    fprintf(stderr, "decode trace (last step, %d CTAs, mean per CTA %.1f us): per phase, us mean / max over CTAs\n", G, total / G);
+    fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "publish gap");
+    for (int k = 0; k < 11; k++) {
+        if (!cnt[k]) continue;
+        const int per_step = cnt[k] / G;
+        fprintf(stderr, "  %-11s %6d ", names[k], per_step);
+        for (int j = 0; j < 4; j++) fprintf(stderr, " %7.2f / %6.2f", sum[k][j] / cnt[k], mx[k][j]);
+        fprintf(stderr, "   sum %.1f us\n", (sum[k][0] + sum[k][1] + sum[k][2] + sum[k][3]) / G);
+    }
+    free(t);
 }
 
 /* After a failed launch or sync: name the watchdog's report when it fired. */
 static md_status decode_error(struct md_decode *dec, cudaError_t e) {
-    static const char *const what[] = {"", "a counter", "a free ring slot", "a ring chunk"};
+    static const char *const what[] = {"", "its inputs", "a free ring slot", "a ring chunk"};
     static const char *const phase_names[] = {"mixer in-projection", "recurrence/attention", "mixer out-projection", "MLP gate/up",
                                               "MLP down"};
     if (dec->h_diag[0]) {
@@ -211,7 +267,12 @@ md_status md_decode_run(md_session_t *s, int pos, int32_t first, int n, int32_t 
     p.epoch0 = dec->steps;
     p.out_tokens = dec->d_out;
     p.logits = d_logits;
-    if (first >= 0) MD_CUDA_CHECK(cudaMemcpyAsync(p.tok, &first, sizeof first, cudaMemcpyHostToDevice, g->stream));
+    if (first >= 0) { /* tagged as if the previous step's argmax had chosen it */
+        const unsigned long long slots = (unsigned long long)g->dims.n_layers * MD_PHASES_PER_LAYER + 1;
+        const unsigned tag = (unsigned)(dec->steps * slots + slots);
+        dec->tok_word = ((unsigned long long)tag << 32) | (uint32_t)first;
+        MD_CUDA_CHECK(cudaMemcpyAsync(p.tok, &dec->tok_word, 8, cudaMemcpyHostToDevice, g->stream));
+    }
     if (seconds) MD_CUDA_CHECK(cudaEventRecord(dec->ev0, g->stream));
     md_status st = md_decode_launch(g, &p, dec->grid, dec->smem, dec->hopper);
     if (st != MD_OK) return st;
@@ -219,6 +280,7 @@ md_status md_decode_run(md_session_t *s, int pos, int32_t first, int n, int32_t 
     cudaError_t e = cudaStreamSynchronize(g->stream);
     if (e != cudaSuccess) return decode_error(dec, e);
     dec->steps += (unsigned long long)n;
+    if (dec->d_trace) print_trace(g, dec);
     if (out) MD_CUDA_CHECK(cudaMemcpy(out, dec->d_out, (size_t)n * sizeof(int32_t), cudaMemcpyDeviceToHost));
     if (seconds) {
         float ms = 0;

@@ -5,9 +5,13 @@
  * layer, final norm, LM head, argmax). One CTA per SM; warp 0 is the
  * producer that streams this CTA's share of every weight matrix, in schedule
  * order, into a shared-memory ring; the other warps are consumers that wait
- * only for the activations a phase reads (per-phase counters in global
- * memory, release/acquire) and compute from the ring. Weights never depend on
+ * only for the activations a phase reads and compute from the ring. Weights never depend on
  * activations, so the ring is refilled while the consumers wait.
+ *
+ * Activations that cross CTAs are tagged 64-bit words {value, tag} (sync.cuh):
+ * a consumer polls the words it needs until each carries the tag of the
+ * (step, layer, phase) that produces it, so every phase boundary costs one
+ * round trip to L2 and no grid-wide barrier exists.
  *
  * Phases (5 per layer, then the LM head):
  *   linear layer: IN (w_in + conv + SiLU)  REC (DeltaNet recurrence, no weights)
@@ -15,8 +19,9 @@
  *   full layer:   QKV (w_qkv)  ATTN (norm + RoPE + KV append + split-KV attention, no weights)
  *                 O (w_o, residual add)  GU  DOWN
  *   LM:           final norm + LM head + argmax (the last CTA reduces the candidates)
- * counters[layer * 5 + phase] gains one per CTA per step (target epoch x G);
- * counters[n_layers * 5] gains one per step when the argmax is known.
+ * Tag of (step epoch e, layer, phase) = e * (n_layers * 5 + 1) + layer * 5 + phase + 1
+ * (the LM head / argmax is layer n_layers, phase 0); epochs count steps since
+ * the session began and never repeat, so no buffer needs clearing between steps.
  */
 #ifndef MD_CUDA_DECODE_CUH
 #define MD_CUDA_DECODE_CUH
@@ -46,17 +51,17 @@ typedef struct md_decode_params {
     const float *final_norm, *inv_freq;
     float *conv_state, *ssm_state;
     __nv_bfloat16 *k_cache, *v_cache;
+    /* tagged vectors {fp32 value, tag} shared between CTAs */
+    unsigned long long *h;             /* [H] residual stream */
+    unsigned long long *mix;           /* [max(n_in, n_qkv)] mixer projections (after conv for linear layers) */
+    unsigned long long *core;          /* [max(Vd, qd)] recurrence output / gated attention output */
+    unsigned long long *act;           /* [I] silu(gate) * up */
+    unsigned long long *tok;           /* [1] {next input token, tag of the argmax that chose it} */
     /* scratch written and read inside the launch (never through the read-only path) */
-    float *h;                          /* [H] residual stream */
-    float *mix;                        /* [max(n_in, n_qkv)] mixer projections (after conv for linear layers) */
-    float *core;                       /* [max(Vd, qd)] recurrence output / gated attention output */
-    float *act;                        /* [I] silu(gate) * up */
     float *attn_part;                  /* [Hkv][max_chunks][group][D + 2] split-KV partials: o, then m, l */
     float *cand_val;                   /* [G] per-CTA argmax candidates */
     int *cand_idx;
-    unsigned long long *counters;      /* [n_layers * 5 + 1] */
     unsigned int *tickets;             /* [Hkv] attention combine, [Hkv] the argmax */
-    int32_t *tok;                      /* [1] the next input token (written by the argmax) */
     int32_t *out_tokens;               /* [n_steps] argmax of each step */
     float *logits;                     /* [V] the last step's logits, or NULL */
     int *diag;                         /* host-mapped [8]: watchdog report */
@@ -68,7 +73,14 @@ typedef struct md_decode_params {
     long long watchdog_ns;             /* 0 = off */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
     int stop_layer, stop_phase;        /* debug: end every step after this phase (-1: run to the end) */
+    unsigned long long *trace;         /* debug: [G][n_layers * 5 + 1][4] clock64 per phase of the last step, or NULL */
 } md_decode_params;
+
+/* Shared memory besides the ring (floats): the residual rows this CTA owns,
+ * and the conv window + taps of its in-projection rows (prefetched while it
+ * waits; larger slices, on tiny grids, read them from global memory). */
+#define MD_DEC_PRE_FLOATS 2048
+#define MD_DEC_TRACE_EVENTS 4
 
 struct md_decode {
     md_decode_params p;                /* template: buffers and sizes fixed at init */
@@ -76,11 +88,14 @@ struct md_decode {
     int *h_diag;                       /* pinned host memory behind p.diag */
     int32_t *d_out;                    /* [out_cap] */
     int out_cap;
-    unsigned long long steps;          /* decode steps since reset */
+    unsigned long long steps;          /* decode steps since the session began (the tag epoch) */
     int grid;
     size_t smem;
     bool hopper;
     cudaEvent_t ev0, ev1;
+    unsigned long long *d_trace;       /* MEGADELTA_TRACE=1 */
+    unsigned long long tok_word;       /* the first token's tagged word, while its copy is in flight */
+    int clock_khz;
 };
 
 /* kernel launchers (megakernel.cu) */

@@ -23,7 +23,7 @@
 #define NCT (NCW * 32)
 #define RED_FLOATS 128
 #define MAX_GROUP 8   /* query heads per KV head held in registers by the score loop */
-#define MAX_DK_LANE 8 /* dk / 32 */
+#define MAX_DK_LANE 4 /* dk / 32: key head dims up to 128 */
 
 #define REC_COLS_PER_WARP (MD_DEC_REC_COLS / NCW)
 static_assert(MD_DEC_REC_COLS % NCW == 0, "recurrence columns split evenly over the consumer warps");
@@ -67,6 +67,9 @@ typedef struct md_consumer {
     uint8_t *ring;
     uint64_t *full, *empty;
     float *vec, *red;
+    float *h_own;          /* this CTA's rows of the residual stream (it alone writes them) */
+    float *pre;            /* prefetched conv windows and taps of the in-projection rows */
+    bool pre_ok;           /* the current IN slice fits in pre */
     int w, lane, tid;      /* consumer warp, lane, consumer thread index */
     unsigned k;            /* chunks consumed so far (mirrors the producer's k) */
 } md_consumer;
@@ -127,66 +130,93 @@ __device__ __forceinline__ float md_consumer_sum(md_consumer &c, float v) {
     return s;
 }
 
-/* vec = zero-centred RMSNorm of x (global fp32, or bf16 embedding row). */
-__device__ void md_norm_to_vec(md_consumer &c, const float *x, const __nv_bfloat16 *xb, const float *w, int n, float eps) {
-    float ss = 0.0f;
-    for (int i = c.tid; i < n; i += NCT) {
-        const float v = xb ? __bfloat162float(xb[i]) : __ldcg(x + i);
-        c.vec[i] = v;
-        ss += v * v;
+/* The tag of (this step, layer, phase); the argmax is layer n_layers, phase 0. */
+__device__ __forceinline__ unsigned md_tag(const md_decode_params &p, unsigned step, int layer, int phase) {
+    const unsigned long long slots = (unsigned long long)p.d.n_layers * MD_PHASES_PER_LAYER + 1;
+    return (unsigned)((p.epoch0 + step + 1) * slots + (unsigned long long)(layer * MD_PHASES_PER_LAYER + phase) + 1);
+}
+
+/* vec = zero-centred RMSNorm of the tagged vector x (or of the bf16 embedding row xb). */
+__device__ void md_norm_to_vec(const md_decode_params &p, md_consumer &c, const unsigned long long *x, unsigned tag,
+                               const __nv_bfloat16 *xb, const float *w, int layer, int phase) {
+    const int n = p.d.H;
+    if (xb) {
+        for (int i = c.tid; i < n; i += NCT) c.vec[i] = __bfloat162float(xb[i]);
+    } else {
+        md_ll_read(x, n, tag, c.vec, c.tid, NCT, p, layer, phase);
     }
-    const float inv = rsqrtf(md_consumer_sum(c, ss) / (float)n + eps);
+    float ss = 0.0f;
+    for (int i = c.tid; i < n; i += NCT) ss += c.vec[i] * c.vec[i];
+    const float inv = rsqrtf(md_consumer_sum(c, ss) / (float)n + p.d.eps);
     for (int i = c.tid; i < n; i += NCT) c.vec[i] = c.vec[i] * inv * (1.0f + w[i]);
     md_consumer_sync();
 }
 
-/* One thread waits for a counter, then the consumers proceed together. */
-__device__ __forceinline__ void md_wait_phase(const md_decode_params &p, md_consumer &c, int idx, unsigned long long target,
-                                              int layer, int phase) {
-    if (c.tid == 0) md_counter_wait(&p.counters[idx], target, p, layer, phase);
-    md_consumer_sync();
+/* Debug trace (MEGADELTA_TRACE): clock64 at the phase's start, once its
+ * inputs are there, after its prologue and after its rows, for the last step. */
+__device__ __forceinline__ void md_trace(const md_decode_params &p, const md_consumer &c, unsigned step, int layer, int phase,
+                                         int ev) {
+    if (p.trace && c.tid == 0 && step + 1 == (unsigned)p.n_steps) {
+        const int slot = layer * MD_PHASES_PER_LAYER + phase;
+        p.trace[((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS + ev] = clock64();
+    }
 }
 
-__device__ __forceinline__ void md_publish(const md_decode_params &p, md_consumer &c, int idx, unsigned step, int layer,
-                                           int phase) {
-    md_consumer_sync();
+/* Race hunting (MEGADELTA_DELAY_SEED): this CTA starts some phases' rows late. */
+__device__ __forceinline__ void md_maybe_delay(const md_decode_params &p, md_consumer &c, unsigned step, int layer, int phase) {
+    if (!p.delay_seed) return;
     if (c.tid == 0) {
-        if (p.delay_seed) { /* race hunting: make this CTA's results late at random */
-            unsigned x = p.delay_seed ^ (blockIdx.x * 0x9e3779b9u) ^ (step * 0x85ebca6bu) ^ ((unsigned)(layer * 8 + phase) * 0xc2b2ae35u);
-            x ^= x >> 15;
-            x *= 0x2c1b3c6du;
-            x ^= x >> 12;
-            if ((x & 7) == 0) __nanosleep(x % 20000u);
-        }
-        md_counter_add(&p.counters[idx], 1);
+        unsigned x = p.delay_seed ^ (blockIdx.x * 0x9e3779b9u) ^ (step * 0x85ebca6bu) ^ ((unsigned)(layer * 8 + phase) * 0xc2b2ae35u);
+        x ^= x >> 15;
+        x *= 0x2c1b3c6du;
+        x ^= x >> 12;
+        if ((x & 7) == 0) __nanosleep(x % 20000u);
     }
+    md_consumer_sync();
 }
 
 /* ---------------------------------------------------------------- DeltaNet */
 
-/* conv + SiLU on a qkv channel (shifting the conv window), or the raw z/b/a value. */
-__device__ __forceinline__ void md_in_epilogue(const md_decode_params &p, const md_cuda_layer *L, int row, float u) {
+/* Loads the conv windows and taps of this CTA's in-projection rows into
+ * shared memory before waiting for the input (they depend only on earlier
+ * steps). Layout per row: K-1 window values, then K taps. */
+__device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
     const md_cuda_dims &d = p.d;
-    if (row < d.cd) {
-        const int K = d.K;
-        float *win = p.conv_state + ((size_t)L->slot * d.cd + row) * (K - 1);
-        const float *wc = L->conv_w + (size_t)row * K;
-        float acc = wc[K - 1] * u;
-        for (int j = 0; j < K - 1; j++) acc += wc[j] * win[j];
-        for (int j = 0; j + 1 < K - 1; j++) win[j] = win[j + 1];
-        if (K > 1) win[K - 2] = u;
-        p.mix[row] = acc / (1.0f + expf(-acc));
-    } else {
-        p.mix[row] = u;
+    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
+    const int end = rows.end < d.cd ? rows.end : d.cd;
+    const int per = 2 * d.K - 1, n = end > rows.begin ? end - rows.begin : 0;
+    c.pre_ok = n * per <= MD_DEC_PRE_FLOATS;
+    if (!c.pre_ok) return;
+    for (int i = c.tid; i < n * per; i += NCT) {
+        const int r = rows.begin + i / per, e = i % per;
+        c.pre[i] = e < d.K - 1 ? p.conv_state[((size_t)L->slot * d.cd + r) * (d.K - 1) + e] : L->conv_w[(size_t)r * d.K + e - (d.K - 1)];
     }
+}
+
+/* conv + SiLU on a qkv channel (shifting the conv window), or the raw z/b/a value. */
+__device__ __forceinline__ float md_in_epilogue(const md_decode_params &p, const md_consumer &c, const md_cuda_layer *L, int row,
+                                               int row0, float u) {
+    const md_cuda_dims &d = p.d;
+    if (row >= d.cd) return u;
+    const int K = d.K;
+    float *win = p.conv_state + ((size_t)L->slot * d.cd + row) * (K - 1);
+    const float *pw = c.pre + (row - row0) * (2 * K - 1);
+    const float *cw = c.pre_ok ? pw : win, *wc = c.pre_ok ? pw + K - 1 : L->conv_w + (size_t)row * K;
+    float acc = wc[K - 1] * u;
+    for (int j = 0; j < K - 1; j++) acc += wc[j] * cw[j];
+    for (int j = 0; j + 1 < K - 1; j++) win[j] = cw[j + 1];
+    if (K > 1) win[K - 2] = u;
+    return acc / (1.0f + expf(-acc));
 }
 
 /* The recurrence, split by value columns: item (head h, slice) owns columns
  * [slice*16, slice*16+16) of head h; consumer warp w owns columns w and w+8,
  * each lane dk/32 of their key rows. S is stored transposed ([h][j][i]) so a
  * column is contiguous. One step: S *= decay; m = S^T k; S += k (beta (v - m))^T;
- * o = S^T q (q, k L2-normalised, q scaled by 1/sqrt(dk)). */
-__device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L) {
+ * o = S^T q (q, k L2-normalised, q scaled by 1/sqrt(dk)). The item's state is
+ * loaded before its inputs are waited for (it depends only on earlier steps). */
+__device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, unsigned tag_in,
+                              unsigned tag_out, int layer) {
     const md_cuda_dims &d = p.d;
     const int n_slices = d.dv / MD_DEC_REC_COLS;
     const int items = d.Hv * n_slices;
@@ -194,38 +224,48 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
     for (int item = blockIdx.x; item < items; item += gridDim.x) {
         const int h = item / n_slices, slice = item % n_slices;
         const int kh = h / (d.Hv / d.Hk);
-        const float *q = p.mix + kh * d.dk, *k = p.mix + d.Kd + kh * d.dk;
         float *S0 = p.ssm_state + ((size_t)L->slot * d.Hv + h) * d.dv * d.dk;
         float qr[MAX_DK_LANE], kr[MAX_DK_LANE], sr[REC_COLS_PER_WARP][MAX_DK_LANE];
-        float sq = 0.0f, sk = 0.0f;
-        /* issue every load of the item before the first reduction */
 #pragma unroll
         for (int m = 0; m < MAX_DK_LANE; m++)
-            if (m < per_lane) {
-                qr[m] = __ldcg(q + c.lane + 32 * m);
-                kr[m] = __ldcg(k + c.lane + 32 * m);
+            if (m < per_lane)
 #pragma unroll
                 for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
                     const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
                     sr[cc][m] = S0[(size_t)j * d.dk + c.lane + 32 * m];
                 }
-            }
-        float v[REC_COLS_PER_WARP];
-#pragma unroll
-        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++)
-            v[cc] = __ldcg(p.mix + 2 * d.Kd + h * d.dv + slice * MD_DEC_REC_COLS + c.w + NCW * cc);
-        const float b = __ldcg(p.mix + d.cd + d.Vd + h), a = __ldcg(p.mix + d.cd + d.Vd + d.Hv + h);
+        const float A = expf(L->A_log[h]), dtb = L->dt_bias[h];
+        /* inputs: q, k of key head kh, this warp's v columns, b and a of head h */
+        const unsigned long long *q = p.mix + kh * d.dk, *k = p.mix + d.Kd + kh * d.dk;
+        unsigned long long wq[MAX_DK_LANE], wk[MAX_DK_LANE], wv[REC_COLS_PER_WARP];
 #pragma unroll
         for (int m = 0; m < MAX_DK_LANE; m++)
             if (m < per_lane) {
+                wq[m] = md_ll_load(q + c.lane + 32 * m);
+                wk[m] = md_ll_load(k + c.lane + 32 * m);
+            }
+        const unsigned long long *vp = p.mix + 2 * d.Kd + h * d.dv + slice * MD_DEC_REC_COLS + c.w;
+#pragma unroll
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) wv[cc] = md_ll_load(vp + NCW * cc);
+        const unsigned long long *bp = p.mix + d.cd + d.Vd + h, *ap = p.mix + d.cd + d.Vd + d.Hv + h;
+        const float b = md_ll_wait(bp, tag_in, md_ll_load(bp), p, layer, MD_PH_MIX);
+        const float a = md_ll_wait(ap, tag_in, md_ll_load(ap), p, layer, MD_PH_MIX);
+        float sq = 0.0f, sk = 0.0f, v[REC_COLS_PER_WARP];
+#pragma unroll
+        for (int m = 0; m < MAX_DK_LANE; m++)
+            if (m < per_lane) {
+                qr[m] = md_ll_wait(q + c.lane + 32 * m, tag_in, wq[m], p, layer, MD_PH_MIX);
+                kr[m] = md_ll_wait(k + c.lane + 32 * m, tag_in, wk[m], p, layer, MD_PH_MIX);
                 sq += qr[m] * qr[m];
                 sk += kr[m] * kr[m];
             }
+#pragma unroll
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) v[cc] = md_ll_wait(vp + NCW * cc, tag_in, wv[cc], p, layer, MD_PH_MIX);
         const float qs = rsqrtf(md_warp_sum(sq) + 1e-6f) * rsqrtf((float)d.dk);
         const float ks = rsqrtf(md_warp_sum(sk) + 1e-6f);
         const float beta = 1.0f / (1.0f + expf(-b));
-        const float x = a + L->dt_bias[h];
-        const float decay = expf(-expf(L->A_log[h]) * (x > 20.0f ? x : log1pf(expf(x))));
+        const float x = a + dtb;
+        const float decay = expf(-A * (x > 20.0f ? x : log1pf(expf(x))));
 #pragma unroll
         for (int m = 0; m < MAX_DK_LANE; m++)
             if (m < per_lane) {
@@ -252,25 +292,25 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
                     o += sr[cc][m] * qr[m];
                 }
             o = md_warp_sum(o);
-            if (c.lane == 0) p.core[h * d.dv + j] = o;
+            if (c.lane == 0) md_ll_store(p.core + h * d.dv + j, o, tag_out);
         }
     }
 }
 
 /* vec = gated RMSNorm of the recurrence output per value head: o / rms(o) * w * silu(z). */
-__device__ void md_gated_norm_to_vec(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L) {
+__device__ void md_gated_norm_to_vec(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, unsigned tag_rec,
+                                     unsigned tag_in, int layer) {
     const md_cuda_dims &d = p.d;
     for (int h = c.w; h < d.Hv; h += NCW) {
+        float *o = c.vec + h * d.dv;
+        md_ll_read(p.core + h * d.dv, d.dv, tag_rec, o, c.lane, 32, p, layer, MD_PH_MIX_OUT);
         float ss = 0.0f;
+        for (int j = c.lane; j < d.dv; j += 32) ss += o[j] * o[j];
+        const float inv = rsqrtf(md_warp_sum(ss) / (float)d.dv + d.eps);
         for (int j = c.lane; j < d.dv; j += 32) {
-            const float o = __ldcg(p.core + h * d.dv + j);
-            c.vec[h * d.dv + j] = o;
-            ss += o * o;
-        }
-        const float inv = rsqrtf(md_warp_sum(ss) / (float)d.dv + p.d.eps);
-        for (int j = c.lane; j < d.dv; j += 32) {
-            const float z = __ldcg(p.mix + d.cd + h * d.dv + j);
-            c.vec[h * d.dv + j] = c.vec[h * d.dv + j] * inv * L->gnorm[j] * (z / (1.0f + expf(-z)));
+            const unsigned long long *zp = p.mix + d.cd + h * d.dv + j;
+            const float z = md_ll_wait(zp, tag_in, md_ll_load(zp), p, layer, MD_PH_MIX_OUT);
+            o[j] = o[j] * inv * L->gnorm[j] * (z / (1.0f + expf(-z)));
         }
     }
     md_consumer_sync();
@@ -278,17 +318,14 @@ __device__ void md_gated_norm_to_vec(const md_decode_params &p, md_consumer &c, 
 
 /* ---------------------------------------------------------------- attention */
 
-/* Zero-centred RMSNorm + rotate-half RoPE of one head, from global raw
+/* Zero-centred RMSNorm + rotate-half RoPE of one head, from tagged raw
  * values into shared memory, by one warp; scaled by `scale`. */
-__device__ void md_head_norm_rope(const md_decode_params &p, const float *raw, const float *w, float *out, int pos, float scale,
-                                  int lane) {
+__device__ void md_head_norm_rope(const md_decode_params &p, const unsigned long long *raw, unsigned tag, const float *w, float *out,
+                                  int pos, float scale, int lane, int layer) {
     const int D = p.d.D, R = p.d.R;
+    md_ll_read(raw, D, tag, out, lane, 32, p, layer, MD_PH_MIX);
     float ss = 0.0f;
-    for (int i = lane; i < D; i += 32) {
-        const float v = __ldcg(raw + i);
-        out[i] = v;
-        ss += v * v;
-    }
+    for (int i = lane; i < D; i += 32) ss += out[i] * out[i];
     const float inv = rsqrtf(md_warp_sum(ss) / (float)D + p.d.eps);
     for (int i = lane; i < D; i += 32) out[i] = out[i] * inv * (1.0f + w[i]);
     __syncwarp();
@@ -310,8 +347,11 @@ __device__ void md_head_norm_rope(const md_decode_params &p, const float *raw, c
  * (unnormalised o, running max m, sum l); the last item of a kv head to
  * finish (atomic ticket) combines the partials in chunk order, applies the
  * output gate and writes core[head * D + d]. The item holding the current
- * position normalises, rotates and appends this token's key and value. */
-__device__ void md_attention(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, int pos) {
+ * position normalises, rotates and appends this token's key and value; the
+ * fence after that append, and the one before reading the cache, order it
+ * before any later step's reads (through the tagged words in between). */
+__device__ void md_attention(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, int pos, unsigned tag_in,
+                             unsigned tag_out, int layer) {
     const md_cuda_dims &d = p.d;
     const int D = d.D, group = d.Hq / d.Hkv, G = gridDim.x;
     const int npos = pos + 1;
@@ -327,21 +367,25 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
     const __nv_bfloat16 *kc = p.k_cache + cache_off;
     const __nv_bfloat16 *vc = p.v_cache + cache_off;
     const float scale = rsqrtf((float)D);
+    const int pairs = D / 2;
     for (int item = blockIdx.x; item < items; item += G) {
         const int kvh = item / n_chunks, ch = item % n_chunks;
         const int j0 = ch * chunk, j1 = j0 + chunk < npos ? j0 + chunk : npos;
         for (int hh = c.w; hh < group; hh += NCW)
-            md_head_norm_rope(p, p.mix + (size_t)(kvh * group + hh) * 2 * D, L->q_norm, sq + hh * D, pos, scale, c.lane);
+            md_head_norm_rope(p, p.mix + (size_t)(kvh * group + hh) * 2 * D, tag_in, L->q_norm, sq + hh * D, pos, scale, c.lane, layer);
         if (pos >= j0 && pos < j1 && c.w == NCW - 1) { /* append this token's k, v */
             float *kt = sml + 2 * group;   /* [D] scratch after the stats */
-            md_head_norm_rope(p, p.mix + 2 * d.qd + kvh * D, L->k_norm, kt, pos, 1.0f, c.lane);
+            md_head_norm_rope(p, p.mix + 2 * d.qd + kvh * D, tag_in, L->k_norm, kt, pos, 1.0f, c.lane, layer);
             __nv_bfloat16 *kd = p.k_cache + cache_off + (size_t)pos * d.kvd + kvh * D;
             __nv_bfloat16 *vd = p.v_cache + cache_off + (size_t)pos * d.kvd + kvh * D;
+            const unsigned long long *vraw = p.mix + 2 * d.qd + d.kvd + kvh * D;
             for (int i = c.lane; i < D; i += 32) {
                 kd[i] = __float2bfloat16(kt[i]);
-                vd[i] = __float2bfloat16(__ldcg(p.mix + 2 * d.qd + d.kvd + kvh * D + i));
+                vd[i] = __float2bfloat16(md_ll_wait(vraw + i, tag_in, md_ll_load(vraw + i), p, layer, MD_PH_MIX));
             }
+            __threadfence();
         }
+        __threadfence(); /* acquire: cache rows appended by other CTAs in earlier steps */
         md_consumer_sync();
         /* scores: one warp per position, lanes across the head dim */
         for (int j = j0 + c.w; j < j1; j += NCW) {
@@ -386,11 +430,11 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         }
         md_consumer_sync();
         /* P V: thread (head, pair of dims) accumulates over the chunk */
-        const int pairs = D / 2;
         for (int t = c.tid; t < group * pairs; t += NCT) {
             const int hh = t / pairs, dp = t % pairs;
             float o0 = 0.0f, o1 = 0.0f;
             const __nv_bfloat16 *vcol = vc + kvh * D + 2 * dp;
+#pragma unroll 8
             for (int j = j0; j < j1; j++) {
                 const unsigned raw = __ldcg(reinterpret_cast<const unsigned *>(vcol + (size_t)j * d.kvd));
                 const float2 v2 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&raw));
@@ -415,25 +459,41 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         }
         md_consumer_sync();
         if (*s_last) { /* combine in chunk order, gate, write the head outputs */
+            const size_t stride = (size_t)group * (D + 2);
+            const float *part0 = p.attn_part + (size_t)kvh * p.attn_max_chunks * stride;
+            /* the per-chunk scale factors first, all loads in flight at once */
+            float *fac = sml + 2 * group + D;    /* [group][n_chunks] exp(m_c - M); sml[hh] becomes 1/L */
+            for (int hh = c.w; hh < group; hh += NCW) {
+                float M = -FLT_MAX;
+                for (int q = c.lane; q < n_chunks; q += 32) M = fmaxf(M, __ldcg(part0 + q * stride + hh * (D + 2) + D));
+                M = md_warp_max(M);
+                float Ls = 0.0f;
+                for (int q = c.lane; q < n_chunks; q += 32) {
+                    const float *pq = part0 + q * stride + hh * (D + 2);
+                    const float f = expf(__ldcg(pq + D) - M);
+                    fac[hh * n_chunks + q] = f;
+                    Ls += __ldcg(pq + D + 1) * f;
+                }
+                Ls = md_warp_sum(Ls);
+                if (c.lane == 0) sml[hh] = 1.0f / Ls;
+            }
+            md_consumer_sync();
             for (int t = c.tid; t < group * pairs; t += NCT) {
                 const int hh = t / pairs, dp = t % pairs;
-                const float *part0 = p.attn_part + ((size_t)kvh * p.attn_max_chunks * group + hh) * (D + 2);
-                const size_t stride = (size_t)group * (D + 2);
-                float M = -FLT_MAX;
-                for (int q = 0; q < n_chunks; q++) M = fmaxf(M, __ldcg(part0 + q * stride + D));
-                float Lsum = 0.0f, o0 = 0.0f, o1 = 0.0f;
+                float o0 = 0.0f, o1 = 0.0f;
+#pragma unroll 8
                 for (int q = 0; q < n_chunks; q++) {
-                    const float *pq = part0 + q * stride;
-                    const float f = expf(__ldcg(pq + D) - M);
-                    Lsum += __ldcg(pq + D + 1) * f;
-                    o0 += __ldcg(pq + 2 * dp) * f;
-                    o1 += __ldcg(pq + 2 * dp + 1) * f;
+                    const float2 ov = __ldcg(reinterpret_cast<const float2 *>(part0 + q * stride + hh * (D + 2) + 2 * dp));
+                    const float f = fac[hh * n_chunks + q];
+                    o0 += ov.x * f;
+                    o1 += ov.y * f;
                 }
                 const int head = kvh * group + hh;
-                const float *gate = p.mix + (size_t)head * 2 * D + D + 2 * dp;
-                const float g0 = __ldcg(gate), g1 = __ldcg(gate + 1);
-                p.core[head * D + 2 * dp] = o0 / Lsum / (1.0f + expf(-g0));
-                p.core[head * D + 2 * dp + 1] = o1 / Lsum / (1.0f + expf(-g1));
+                const unsigned long long *gate = p.mix + (size_t)head * 2 * D + D + 2 * dp;
+                const float g0 = md_ll_wait(gate, tag_in, md_ll_load(gate), p, layer, MD_PH_MIX);
+                const float g1 = md_ll_wait(gate + 1, tag_in, md_ll_load(gate + 1), p, layer, MD_PH_MIX);
+                md_ll_store(p.core + head * D + 2 * dp, o0 * sml[hh] / (1.0f + expf(-g0)), tag_out);
+                md_ll_store(p.core + head * D + 2 * dp + 1, o1 * sml[hh] / (1.0f + expf(-g1)), tag_out);
             }
             if (c.tid == 0) atomicExch(&p.tickets[kvh], 0u);
         }
@@ -476,9 +536,8 @@ __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, floa
             for (int b = 0; b < (int)gridDim.x; b++) md_better(gv, gi, __ldcg(p.cand_val + b), __ldcg(p.cand_idx + b));
             if (gi < 0 || gi >= p.d.vocab) gi = 0; /* all-NaN logits: keep the next embedding lookup in range */
             p.out_tokens[step] = gi;
-            *p.tok = gi;
             atomicExch(ticket, 0u);
-            md_counter_add(&p.counters[p.d.n_layers * MD_PHASES_PER_LAYER], 1);
+            md_ll_store(p.tok, __int_as_float(gi), md_tag(p, step, p.d.n_layers, 0));
         }
     }
     md_consumer_sync();
@@ -486,66 +545,99 @@ __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, floa
 
 /* ---------------------------------------------------------------- one step */
 
+/* Residual-stream rows this CTA owns: h_own[r - own.begin], published tagged. */
+__device__ __forceinline__ void md_residual_add(const md_decode_params &p, md_consumer &c, int r, float v, unsigned tag) {
+    const md_range own = md_split(p.d.H, gridDim.x, blockIdx.x);
+    const float x = c.h_own[r - own.begin] + v;
+    c.h_own[r - own.begin] = x;
+    md_ll_store(p.h + r, x, tag);
+}
+
 __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsigned step) {
     const md_cuda_dims &d = p.d;
-    const unsigned long long epoch = p.epoch0 + step + 1, target = epoch * gridDim.x;
     const int pos = p.pos0 + (int)step;
-    if (step > 0) md_wait_phase(p, c, d.n_layers * MD_PHASES_PER_LAYER, epoch - 1, d.n_layers, 0);
-    const int tok = __ldcg(p.tok);
+    /* the input token: the previous step's argmax (or the host's, tagged as one) */
+    const unsigned tok_tag = md_tag(p, step, d.n_layers, 0) - (unsigned)(d.n_layers * MD_PHASES_PER_LAYER + 1);
+    const int tok = __float_as_int(md_ll_wait(p.tok, tok_tag, md_ll_load(p.tok), p, 0, MD_PH_MIX_IN));
     const __nv_bfloat16 *erow = p.embed + (size_t)tok * d.H;
     {   /* this CTA's rows of the residual stream start as the embedding */
         const md_range own = md_split(d.H, gridDim.x, blockIdx.x);
-        for (int i = own.begin + c.tid; i < own.end; i += NCT) p.h[i] = __bfloat162float(erow[i]);
+        for (int i = own.begin + c.tid; i < own.end; i += NCT) c.h_own[i - own.begin] = __bfloat162float(erow[i]);
     }
     for (int layer = 0; layer < d.n_layers; layer++) {
         const md_cuda_layer *L = &p.layers[layer];
-        const int base = layer * MD_PHASES_PER_LAYER;
+        const unsigned t_in = md_tag(p, step, layer, MD_PH_MIX_IN), t_mix = md_tag(p, step, layer, MD_PH_MIX);
+        const unsigned t_out = md_tag(p, step, layer, MD_PH_MIX_OUT), t_gu = md_tag(p, step, layer, MD_PH_GU);
+        const unsigned t_down = md_tag(p, step, layer, MD_PH_DOWN);
         md_stream s;
         /* mixer in-projection */
-        if (layer > 0) md_wait_phase(p, c, base - MD_PHASES_PER_LAYER + MD_PH_DOWN, target, layer, MD_PH_MIX_IN);
-        md_norm_to_vec(c, p.h, layer == 0 ? erow : NULL, L->attn_norm, d.H, d.eps);
+        md_trace(p, c, step, layer, MD_PH_MIX_IN, 0);
         md_phase_stream(p, layer, MD_PH_MIX_IN, &s);
-        if (L->full) md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { p.mix[r] = v; });
-        else md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_in_epilogue(p, L, r, v); });
-        md_publish(p, c, base + MD_PH_MIX_IN, step, layer, MD_PH_MIX_IN);
+        if (!L->full) md_in_prefetch(p, c, L, s);
+        md_norm_to_vec(p, c, p.h, md_tag(p, step, layer - 1, MD_PH_DOWN), layer == 0 ? erow : NULL, L->attn_norm, layer,
+                       MD_PH_MIX_IN);
+        md_trace(p, c, step, layer, MD_PH_MIX_IN, 1);
+        md_trace(p, c, step, layer, MD_PH_MIX_IN, 2);
+        md_maybe_delay(p, c, step, layer, MD_PH_MIX_IN);
+        const int in_row0 = md_stream_rows(s, gridDim.x, blockIdx.x).begin;
+        if (L->full)
+            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_ll_store(p.mix + r, v, t_in); });
+        else
+            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN,
+                            [&](int r, float v, float) { md_ll_store(p.mix + r, md_in_epilogue(p, c, L, r, in_row0, v), t_in); });
+        md_trace(p, c, step, layer, MD_PH_MIX_IN, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_IN)) return;
-        /* recurrence / attention */
-        md_wait_phase(p, c, base + MD_PH_MIX_IN, target, layer, MD_PH_MIX);
-        if (L->full) md_attention(p, c, L, pos);
-        else md_recurrence(p, c, L);
-        md_publish(p, c, base + MD_PH_MIX, step, layer, MD_PH_MIX);
+        /* recurrence / attention (the waits are inside) */
+        md_trace(p, c, step, layer, MD_PH_MIX, 0);
+        md_trace(p, c, step, layer, MD_PH_MIX, 1);
+        if (L->full) md_attention(p, c, L, pos, t_in, t_mix, layer);
+        else md_recurrence(p, c, L, t_in, t_mix, layer);
+        md_trace(p, c, step, layer, MD_PH_MIX, 2);
+        md_trace(p, c, step, layer, MD_PH_MIX, 3);
         if (md_is_stop(p, layer, MD_PH_MIX)) return;
         /* mixer out-projection, residual add */
-        md_wait_phase(p, c, base + MD_PH_MIX, target, layer, MD_PH_MIX_OUT);
+        md_trace(p, c, step, layer, MD_PH_MIX_OUT, 0);
         if (L->full) {
-            for (int i = c.tid; i < d.qd; i += NCT) c.vec[i] = __ldcg(p.core + i);
+            md_ll_read(p.core, d.qd, t_mix, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
             md_consumer_sync();
         } else {
-            md_gated_norm_to_vec(p, c, L);
+            md_gated_norm_to_vec(p, c, L, t_mix, t_in, layer);
         }
+        md_trace(p, c, step, layer, MD_PH_MIX_OUT, 1);
+        md_trace(p, c, step, layer, MD_PH_MIX_OUT, 2);
+        md_maybe_delay(p, c, step, layer, MD_PH_MIX_OUT);
         md_phase_stream(p, layer, MD_PH_MIX_OUT, &s);
-        md_consume_rows(p, c, s, layer, MD_PH_MIX_OUT, [&](int r, float v, float) { p.h[r] = __ldcg(p.h + r) + v; });
-        md_publish(p, c, base + MD_PH_MIX_OUT, step, layer, MD_PH_MIX_OUT);
+        md_consume_rows(p, c, s, layer, MD_PH_MIX_OUT, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_out); });
+        md_trace(p, c, step, layer, MD_PH_MIX_OUT, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_OUT)) return;
         /* MLP gate/up */
-        md_wait_phase(p, c, base + MD_PH_MIX_OUT, target, layer, MD_PH_GU);
-        md_norm_to_vec(c, p.h, NULL, L->mlp_norm, d.H, d.eps);
+        md_trace(p, c, step, layer, MD_PH_GU, 0);
+        md_norm_to_vec(p, c, p.h, t_out, NULL, L->mlp_norm, layer, MD_PH_GU);
+        md_trace(p, c, step, layer, MD_PH_GU, 1);
+        md_trace(p, c, step, layer, MD_PH_GU, 2);
+        md_maybe_delay(p, c, step, layer, MD_PH_GU);
         md_phase_stream(p, layer, MD_PH_GU, &s);
-        md_consume_rows(p, c, s, layer, MD_PH_GU, [&](int i, float g, float u) { p.act[i] = g / (1.0f + expf(-g)) * u; });
-        md_publish(p, c, base + MD_PH_GU, step, layer, MD_PH_GU);
+        md_consume_rows(p, c, s, layer, MD_PH_GU,
+                        [&](int i, float g, float u) { md_ll_store(p.act + i, g / (1.0f + expf(-g)) * u, t_gu); });
+        md_trace(p, c, step, layer, MD_PH_GU, 3);
         if (md_is_stop(p, layer, MD_PH_GU)) return;
         /* MLP down, residual add */
-        md_wait_phase(p, c, base + MD_PH_GU, target, layer, MD_PH_DOWN);
-        for (int i = c.tid; i < d.I; i += NCT) c.vec[i] = __ldcg(p.act + i);
+        md_trace(p, c, step, layer, MD_PH_DOWN, 0);
+        md_ll_read(p.act, d.I, t_gu, c.vec, c.tid, NCT, p, layer, MD_PH_DOWN);
         md_consumer_sync();
+        md_trace(p, c, step, layer, MD_PH_DOWN, 1);
+        md_trace(p, c, step, layer, MD_PH_DOWN, 2);
+        md_maybe_delay(p, c, step, layer, MD_PH_DOWN);
         md_phase_stream(p, layer, MD_PH_DOWN, &s);
-        md_consume_rows(p, c, s, layer, MD_PH_DOWN, [&](int r, float v, float) { p.h[r] = __ldcg(p.h + r) + v; });
-        md_publish(p, c, base + MD_PH_DOWN, step, layer, MD_PH_DOWN);
+        md_consume_rows(p, c, s, layer, MD_PH_DOWN, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_down); });
+        md_trace(p, c, step, layer, MD_PH_DOWN, 3);
         if (md_is_stop(p, layer, MD_PH_DOWN)) return;
     }
     /* final norm, LM head, argmax */
-    md_wait_phase(p, c, (d.n_layers - 1) * MD_PHASES_PER_LAYER + MD_PH_DOWN, target, d.n_layers, 0);
-    md_norm_to_vec(c, p.h, NULL, p.final_norm, d.H, d.eps);
+    md_trace(p, c, step, d.n_layers, 0, 0);
+    md_norm_to_vec(p, c, p.h, md_tag(p, step, d.n_layers - 1, MD_PH_DOWN), NULL, p.final_norm, d.n_layers, 0);
+    md_trace(p, c, step, d.n_layers, 0, 1);
+    md_trace(p, c, step, d.n_layers, 0, 2);
     md_stream s;
     md_phase_stream(p, d.n_layers, 0, &s);
     float bv = -FLT_MAX;
@@ -555,6 +647,7 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         if (logits) logits[r] = v;
         md_better(bv, bi, v, r);
     });
+    md_trace(p, c, step, d.n_layers, 0, 3);
     md_argmax_finish(p, c, bv, bi, step);
 }
 
@@ -568,6 +661,8 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     uint64_t *empty = full + p.n_stages;
     float *vec = reinterpret_cast<float *>(empty + p.n_stages);
     float *red = vec + p.vec_floats;
+    float *pre = red + RED_FLOATS;
+    float *h_own = pre + MD_DEC_PRE_FLOATS;   /* [ceil(H / G)] */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     if (threadIdx.x == 0) {
         for (int s = 0; s < p.n_stages; s++) {
@@ -589,6 +684,9 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     c.empty = empty;
     c.vec = vec;
     c.red = red;
+    c.pre = pre;
+    c.h_own = h_own;
+    c.pre_ok = false;
     c.w = warp - 1;
     c.lane = lane;
     c.tid = threadIdx.x - 32;

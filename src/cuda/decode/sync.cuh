@@ -2,13 +2,14 @@
  * sync.cuh — the synchronisation primitives of the decode megakernel:
  * shared-memory mbarriers for the weight ring, the two ways of filling it
  * (Hopper: one bulk async copy per chunk; portable sm_80+: 16-byte cp.async
- * from every producer lane), gpu-scope release/acquire counters between CTAs,
+ * from every producer lane), tagged 64-bit words between CTAs,
  * the consumers' named barrier, and the spin watchdog.
  *
- * Memory-model rules followed here (see ../shared/design/DECODE.md):
- * a CTA publishes with bar.sync among its writers, then one thread's
- * red.release.gpu; a consumer's one thread spins with ld.acquire.gpu, then
- * bar.sync before the CTA reads. Data written in this launch by other CTAs is
+ * Memory-model rules followed here (see ../shared/design/DECODE.md): values
+ * that other CTAs wait for travel in tagged 64-bit words (relaxed gpu-scope
+ * stores and loads, below); anything else written in this launch and read by
+ * another CTA (KV rows, attention partials, argmax candidates) is published
+ * with __threadfence() before the tagged word or ticket that announces it, and
  * read with ld.global.cg (__ldcg), never through the read-only path.
  */
 #ifndef MD_CUDA_DECODE_SYNC_CUH
@@ -112,28 +113,53 @@ __device__ __forceinline__ void md_ring_fill_lanes(void *dst, const void *src, u
     asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];" ::"r"(md_smem_addr(full)) : "memory");
 }
 
-/* ---------------------------------------------------------------- counters */
+/* ---------------------------------------------------------------- tagged vectors
+ * Activations that cross CTAs travel as 64-bit words {fp32 value, 32-bit tag}
+ * written with one single-copy-atomic relaxed store; a reader polls the
+ * words themselves until every tag is the one it expects, so the data and
+ * its readiness arrive in one round trip (no separate flag, no fence). A tag
+ * names (step, layer, phase), so stale words from an earlier phase never
+ * match. */
 
-__device__ __forceinline__ void md_counter_add(unsigned long long *c, unsigned long long v) {
-    asm volatile("red.release.gpu.global.add.u64 [%0], %1;" ::"l"(c), "l"(v) : "memory");
+__device__ __forceinline__ void md_ll_store(unsigned long long *w, float v, unsigned tag) {
+    const unsigned long long x = ((unsigned long long)tag << 32) | __float_as_uint(v);
+    asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(w), "l"(x) : "memory");
 }
 
-__device__ __forceinline__ unsigned long long md_counter_load(const unsigned long long *c) {
-    unsigned long long v;
-    asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(c) : "memory");
-    return v;
+__device__ __forceinline__ unsigned long long md_ll_load(const unsigned long long *w) {
+    unsigned long long x;
+    asm volatile("ld.relaxed.gpu.global.u64 %0, [%1];" : "=l"(x) : "l"(w) : "memory");
+    return x;
 }
 
-/* One thread spins until *c >= target (acquire). */
-__device__ __forceinline__ void md_counter_wait(const unsigned long long *c, unsigned long long target,
-                                               const md_decode_params &p, int layer, int phase) {
-    if (md_counter_load(c) >= target) return;
-    const unsigned long long t0 = p.watchdog_ns ? md_globaltimer() : 0;
-    for (unsigned spins = 0;; spins++) {
-        if (md_counter_load(c) >= target) return;
-        if (p.watchdog_ns && (spins & 255) == 0 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
-            md_watchdog_fire(p, 1, layer, phase);
+/* Waits for one word to carry `tag`; returns its value. */
+__device__ __forceinline__ float md_ll_wait(const unsigned long long *w, unsigned tag, unsigned long long x,
+                                            const md_decode_params &p, int layer, int phase) {
+    if ((unsigned)(x >> 32) != tag) {
+        const unsigned long long t0 = p.watchdog_ns ? md_globaltimer() : 0;
+        for (unsigned spins = 0;; spins++) {
+            x = md_ll_load(w);
+            if ((unsigned)(x >> 32) == tag) break;
+            if (p.watchdog_ns && (spins & 255) == 255 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
+                md_watchdog_fire(p, 1, layer, phase);
+        }
     }
+    return __uint_as_float((unsigned)x);
+}
+
+/* Reads n tagged words into dst (any memory), issuing four loads before the
+ * first wait; each calling thread handles i = first, first + stride, ... */
+__device__ __forceinline__ void md_ll_read(const unsigned long long *src, int n, unsigned tag, float *dst, int first, int stride,
+                                           const md_decode_params &p, int layer, int phase) {
+    int i = first;
+    for (; i + 3 * stride < n; i += 4 * stride) {
+        unsigned long long x[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) x[k] = md_ll_load(src + i + k * stride);
+#pragma unroll
+        for (int k = 0; k < 4; k++) dst[i + k * stride] = md_ll_wait(src + i + k * stride, tag, x[k], p, layer, phase);
+    }
+    for (; i < n; i += stride) dst[i] = md_ll_wait(src + i, tag, md_ll_load(src + i), p, layer, phase);
 }
 
 /* The consumer warps' barrier (the producer warp never joins it). */
