@@ -234,6 +234,8 @@ md_status md_sampler_init(const md_sampler_params *p, int vocab, md_sampler_t **
 void md_sampler_free(md_sampler_t *s);
 /* Forgets the history and restarts the random sequence from the seed. */
 void md_sampler_reset(md_sampler_t *s);
+/* Forgets the history only (a new prompt), the random sequence goes on. */
+void md_sampler_clear_history(md_sampler_t *s);
 /* Appends a token (prompt or generated) to the history the penalties read. */
 void md_sampler_accept(md_sampler_t *s, int32_t token);
 /* Picks the next token from logits [vocab] on the host; may modify logits.

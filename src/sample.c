@@ -143,6 +143,10 @@ void md_sampler_reset(md_sampler_t *s) {
     s->n_hist = 0;
 }
 
+void md_sampler_clear_history(md_sampler_t *s) {
+    if (s) s->n_hist = 0;
+}
+
 md_status md_sampler_init(const md_sampler_params *p, int vocab, md_sampler_t **out) {
     *out = NULL;
     md_sampler_params q = p ? *p : md_sampler_default_params();

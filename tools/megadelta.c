@@ -18,6 +18,8 @@ static const command k_commands[] = {
     {"synth", cmd_synth, "write a synthetic checkpoint of a preset's shapes"},
     {"info", cmd_info, "describe a model directory"},
     {"tokenize", cmd_tokenize, "text to token ids, or ids to text (--decode)"},
+    {"generate", cmd_generate, "generate text from a prompt (streamed), with sampling"},
+    {"chat", cmd_chat, "interactive multi-turn chat with the model's chat template"},
 };
 
 static void usage(FILE *f) {
