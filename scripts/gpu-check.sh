@@ -23,9 +23,10 @@ row() { rows+=("$(printf '| %-34s | %-60s |' "$1" "$2")"); }
 
 t0=$(date +%s)
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMD_CUDA_ARCHS="${MD_CUDA_ARCHS:-80;90a}" -DMD_CUDA_PTX=OFF >"$out/cmake.log" 2>&1 \
-  && cmake --build build-gpu -j16 >"$out/build.log" 2>&1
-if [ $? -ne 0 ]; then tail -n 40 "$out/cmake.log" "$out/build.log"; echo "BUILD FAILED"; exit 1; fi
-row build "ok ($(( $(date +%s) - t0 )) s)"
+  && cmake --build build-gpu -j16 -- -k >"$out/build.log" 2>&1
+build_rc=$?
+if [ ! -x build-gpu/megadelta ]; then tail -n 40 "$out/cmake.log" "$out/build.log"; echo "BUILD FAILED"; exit 1; fi
+row build "rc=$build_rc ($(( $(date +%s) - t0 )) s) $(grep -m1 -o 'error: .*' "$out/build.log" | cut -c1-40)"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv,noheader > "$out/gpu.txt"
 row gpu "$(cat "$out/gpu.txt")"
 
@@ -42,6 +43,10 @@ if [ "$mode" = decode ]; then
   build-gpu/megadelta bench -p 0 -n 128 -r 1 > /dev/null 2>&1   # writes the synthetic 0.8B once
   MEGADELTA_TRACE=1 build-gpu/megadelta bench -p 0 -n 128 -r 1 > "$out/trace.txt" 2> "$out/trace.err"
   tail -n 14 "$out/trace.err"
+  for kb in ${PREFETCH_SWEEP:-0 96 160 256}; do
+    MEGADELTA_PREFETCH_KB=$kb build-gpu/megadelta bench -p 0 -n 128 -r 3 --json 2>/dev/null | grep -o '"tokens_per_second": [0-9.]*' \
+      | sed "s/^/prefetch ${kb} KB: /"
+  done
   build-gpu/megadelta bench -p 0 -n 128 -r 5 > "$out/bench.txt" 2> "$out/bench.err"
   cat "$out/bench.txt"
   printf '%s\n' "${rows[@]}"

@@ -10,6 +10,7 @@
  *                            and reports where (default 10000; 0 = off, for compute-sanitizer)
  *   MEGADELTA_DELAY_SEED=S   random delays before publishing results (race hunting)
  *   MEGADELTA_STOP=L,P       end each step after phase P of layer L (single steps only)
+ *   MEGADELTA_PREFETCH_KB=K  how far past the ring the producer prefetches weights into L2
  *   MEGADELTA_TRACE=1        after each run, print where the last step's time went
  *                            (per phase kind: waiting, prologue, rows; mean and max over CTAs)
  */
@@ -118,10 +119,11 @@ md_status md_decode_init(md_session_t *s) {
     uint8_t *b = (uint8_t *)dec->scratch;
     /* tagged words start with tag 0, which no phase uses; the rest is poisoned
      * (NaN) so a read of anything not written this step shows */
-    MD_CUDA_CHECK(cudaMemset(dec->scratch, 0, tagged_end));
-    MD_CUDA_CHECK(cudaMemset(b + tagged_end, 0xff, off - tagged_end));
-    MD_CUDA_CHECK(cudaMemset(g->k_cache, 0xff, (g->kv_len + 1) * 2));
-    MD_CUDA_CHECK(cudaMemset(g->v_cache, 0xff, (g->kv_len + 1) * 2));
+    /* on the session's stream: it does not synchronise with the legacy default stream */
+    MD_CUDA_CHECK(cudaMemsetAsync(dec->scratch, 0, tagged_end, g->stream));
+    MD_CUDA_CHECK(cudaMemsetAsync(b + tagged_end, 0xff, off - tagged_end, g->stream));
+    MD_CUDA_CHECK(cudaMemsetAsync(g->k_cache, 0xff, (g->kv_len + 1) * 2, g->stream));
+    MD_CUDA_CHECK(cudaMemsetAsync(g->v_cache, 0xff, (g->kv_len + 1) * 2, g->stream));
     MD_CUDA_CHECK(cudaHostAlloc((void **)&dec->h_diag, 8 * sizeof(int), cudaHostAllocMapped));
     memset(dec->h_diag, 0, 8 * sizeof(int));
     int *d_diag = NULL;
@@ -154,6 +156,7 @@ md_status md_decode_init(md_session_t *s) {
     p->n_stages = n_stages;
     p->vec_floats = vec;
     p->watchdog_ns = env_long("MEGADELTA_WATCHDOG_MS", 10000) * 1000000LL;
+    p->prefetch_chunks = (int)(env_long("MEGADELTA_PREFETCH_KB", MD_DEC_PREFETCH_KB) * 1024 / (long)stage);
     p->delay_seed = (unsigned)env_long("MEGADELTA_DELAY_SEED", 0);
     p->stop_layer = p->stop_phase = -1;
     if (env_long("MEGADELTA_TRACE", 0)) {

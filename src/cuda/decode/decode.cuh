@@ -69,6 +69,7 @@ typedef struct md_decode_params {
     unsigned long long epoch0;         /* steps since reset, before this launch */
     int attn_max_chunks;
     int stage_bytes, n_stages;         /* the ring */
+    int prefetch_chunks;               /* chunks prefetched into L2 beyond the ring */
     int vec_floats;                    /* floats of the consumers' shared vector area */
     long long watchdog_ns;             /* 0 = off */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
@@ -81,6 +82,10 @@ typedef struct md_decode_params {
  * waits; larger slices, on tiny grids, read them from global memory). */
 #define MD_DEC_PRE_FLOATS 2048
 #define MD_DEC_TRACE_EVENTS 4
+/* Weights the producer keeps requested into L2 beyond the ring, per SM: the
+ * ring alone (~190 KB) covers ~8 us of streaming, less than the waits of a
+ * layer; L2 prefetch lets HBM run ahead further without shared memory. */
+#define MD_DEC_PREFETCH_KB 160
 
 struct md_decode {
     md_decode_params p;                /* template: buffers and sizes fixed at init */

@@ -30,34 +30,80 @@ static_assert(MD_DEC_REC_COLS % NCW == 0, "recurrence columns split evenly over 
 
 /* ================================================================ producer */
 
+/* A cursor over this CTA's chunk sequence: every streamed phase of every
+ * layer of every step, in schedule order (stopping early in each step under
+ * MEGADELTA_STOP). The producer runs two: one filling the ring, one ahead of
+ * it prefetching into L2. */
+typedef struct md_cursor {
+    int step, layer, phase, r; /* r: next row of the current phase, -1 before it starts */
+    md_stream s;
+    md_range rows;
+    int rpc;
+} md_cursor;
+
+/* Advances to the next chunk; false at the end of the schedule. */
+__device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, const __nv_bfloat16 **src, uint32_t *bytes) {
+    for (;;) {
+        if (c.step >= p.n_steps) return false;
+        if (c.r >= 0 && c.r < c.rows.end) {
+            const int nr = c.rows.end - c.r < c.rpc ? c.rows.end - c.r : c.rpc;
+            *src = c.s.w + (size_t)c.r * c.s.cols;
+            *bytes = (uint32_t)nr * (uint32_t)c.s.cols * 2u;
+            c.r += nr;
+            return true;
+        }
+        /* the current phase is done (or not begun): move to the next streamed one */
+        if (c.r >= 0) {
+            const bool stop = md_is_stop(p, c.layer, c.phase);
+            if (++c.phase >= md_phases_of(p, c.layer) || stop) {
+                c.phase = 0;
+                if (++c.layer > p.d.n_layers || stop) {
+                    c.layer = 0;
+                    c.step++;
+                }
+            }
+        }
+        c.r = -1;
+        if (c.step >= p.n_steps) return false;
+        if (md_phase_stream(p, c.layer, c.phase, &c.s)) {
+            c.rows = md_stream_rows(c.s, gridDim.x, blockIdx.x);
+            c.rpc = md_chunk_rows(c.s, p.stage_bytes);
+            c.r = c.rows.begin;
+            if (c.r >= c.rows.end) c.r = c.rows.end; /* empty slice: fall through to the next phase */
+        } else {
+            c.r = 0;
+            c.rows.begin = c.rows.end = 0; /* no weights in this phase */
+        }
+    }
+}
+
 template <bool HOPPER>
 __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *full, uint64_t *empty, int lane) {
     if (HOPPER && lane != 0) return;
     const uint64_t pol = md_policy_evict_first();
-    const int G = gridDim.x, cta = blockIdx.x, S = p.n_stages;
-    unsigned k = 0;
-    for (int step = 0; step < p.n_steps; step++) {
-        for (int layer = 0; layer <= p.d.n_layers; layer++) {
-            bool stop = false;
-            for (int phase = 0; phase < md_phases_of(p, layer) && !stop; phase++) {
-                stop = md_is_stop(p, layer, phase);
-                md_stream s;
-                if (!md_phase_stream(p, layer, phase, &s)) continue;
-                const md_range rows = md_stream_rows(s, G, cta);
-                const int rpc = md_chunk_rows(s, p.stage_bytes);
-                for (int r = rows.begin; r < rows.end; r += rpc, k++) {
-                    const int nr = rows.end - r < rpc ? rows.end - r : rpc;
-                    const uint32_t bytes = (uint32_t)nr * (uint32_t)s.cols * 2u;
-                    const unsigned slot = k % S, use = k / S;
-                    if (use > 0) md_mbar_wait(&empty[slot], (use - 1) & 1, p, 2, layer, phase);
-                    uint8_t *dst = ring + (size_t)slot * p.stage_bytes;
-                    const __nv_bfloat16 *src = s.w + (size_t)r * s.cols;
-                    if (HOPPER) md_ring_fill_bulk(dst, src, bytes, &full[slot], pol);
-                    else md_ring_fill_lanes(dst, src, bytes, &full[slot], pol, lane);
-                }
+    const unsigned S = p.n_stages, ahead = S + (unsigned)p.prefetch_chunks;
+    md_cursor fill = {0, 0, 0, -1}, pre = {0, 0, 0, -1};
+    unsigned k = 0, kp = 0;
+    const __nv_bfloat16 *src;
+    uint32_t bytes;
+    bool pre_more = true;
+    while (md_cursor_next(p, fill, &src, &bytes)) {
+        while (pre_more && kp < k + ahead) {
+            const __nv_bfloat16 *ps;
+            uint32_t pb;
+            if (!(pre_more = md_cursor_next(p, pre, &ps, &pb))) break;
+            if (kp >= k + S) { /* chunks within the ring's reach are filled soon anyway */
+                if (HOPPER) md_prefetch_l2_bulk(ps, pb);
+                else md_prefetch_l2_lanes(ps, pb, lane);
             }
-            if (stop) break;
+            kp++;
         }
+        const unsigned slot = k % S, use = k / S;
+        if (use > 0) md_mbar_wait(&empty[slot], (use - 1) & 1, p, 2, fill.layer, fill.phase);
+        uint8_t *dst = ring + (size_t)slot * p.stage_bytes;
+        if (HOPPER) md_ring_fill_bulk(dst, src, bytes, &full[slot], pol);
+        else md_ring_fill_lanes(dst, src, bytes, &full[slot], pol, lane);
+        k++;
     }
 }
 

@@ -113,6 +113,19 @@ __device__ __forceinline__ void md_ring_fill_lanes(void *dst, const void *src, u
     asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];" ::"r"(md_smem_addr(full)) : "memory");
 }
 
+/* Requests a chunk into L2 ahead of its ring fill (Hopper: one bulk prefetch). */
+__device__ __forceinline__ void md_prefetch_l2_bulk(const void *src, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(src), "r"(bytes) : "memory");
+#endif
+}
+
+/* Portable: every producer lane requests its 128-byte lines. */
+__device__ __forceinline__ void md_prefetch_l2_lanes(const void *src, uint32_t bytes, int lane) {
+    const char *s = (const char *)src;
+    for (uint32_t off = (uint32_t)lane * 128; off < bytes; off += 32 * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(s + off));
+}
+
 /* ---------------------------------------------------------------- tagged vectors
  * Activations that cross CTAs travel as 64-bit words {fp32 value, 32-bit tag}
  * written with one single-copy-atomic relaxed store; a reader polls the
