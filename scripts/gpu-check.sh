@@ -43,9 +43,9 @@ if [ "$mode" = decode ]; then
   build-gpu/megadelta bench -p 0 -n 128 -r 1 > /dev/null 2>&1   # writes the synthetic 0.8B once
   MEGADELTA_TRACE=1 build-gpu/megadelta bench -p 0 -n 128 -r 1 > "$out/trace.txt" 2> "$out/trace.err"
   tail -n 14 "$out/trace.err"
-  for kb in ${PREFETCH_SWEEP:-0 96 160 256}; do
-    MEGADELTA_PREFETCH_KB=$kb build-gpu/megadelta bench -p 0 -n 128 -r 3 --json 2>/dev/null | grep -o '"tokens_per_second": [0-9.]*' \
-      | sed "s/^/prefetch ${kb} KB: /"
+  for cfg in ${DECODE_SWEEP:-"MEGADELTA_STAGE_KB=16" "MEGADELTA_PREFETCH_KB=64"}; do
+    env $cfg build-gpu/megadelta bench -p 0 -n 128 -r 3 --json 2>/dev/null | grep -o '"tokens_per_second": [0-9.]*' \
+      | sed "s/^/$cfg: /"
   done
   build-gpu/megadelta bench -p 0 -n 128 -r 5 > "$out/bench.txt" 2> "$out/bench.err"
   cat "$out/bench.txt"

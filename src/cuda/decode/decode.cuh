@@ -81,11 +81,11 @@ typedef struct md_decode_params {
  * and the conv window + taps of its in-projection rows (prefetched while it
  * waits; larger slices, on tiny grids, read them from global memory). */
 #define MD_DEC_PRE_FLOATS 2048
-#define MD_DEC_TRACE_EVENTS 4
+#define MD_DEC_TRACE_EVENTS 5 /* start, inputs ready, prologue done, rows done, cycles stalled on the ring */
 /* Weights the producer keeps requested into L2 beyond the ring, per SM: the
  * ring alone (~190 KB) covers ~8 us of streaming, less than the waits of a
  * layer; L2 prefetch lets HBM run ahead further without shared memory. */
-#define MD_DEC_PREFETCH_KB 160
+#define MD_DEC_PREFETCH_KB 0 /* measured on the H100: 96-256 KB made tg128 slower (785 -> 776..645 tok/s) */
 
 struct md_decode {
     md_decode_params p;                /* template: buffers and sizes fixed at init */

@@ -116,6 +116,7 @@ typedef struct md_consumer {
     float *h_own;          /* this CTA's rows of the residual stream (it alone writes them) */
     float *pre;            /* prefetched conv windows and taps of the in-projection rows */
     bool pre_ok;           /* the current IN slice fits in pre */
+    long long stall;       /* trace: cycles thread 0 waited for ring chunks in the current phase */
     int w, lane, tid;      /* consumer warp, lane, consumer thread index */
     unsigned k;            /* chunks consumed so far (mirrors the producer's k) */
 } md_consumer;
@@ -136,7 +137,9 @@ __device__ __forceinline__ float md_row_dot(const uint8_t *row, const float *x, 
 }
 
 /* Consumes this CTA's chunks of a streamed phase; calls epi(row, value) on
- * lane 0 for plain phases, epi(unit, gate, up) on lane 0 for gate/up pairs. */
+ * lane 0 for plain phases, epi(unit, gate, up) on lane 0 for gate/up pairs.
+ * Ends with a consumer barrier: the next phase overwrites c.vec, which every
+ * warp reads here. Thread 0 adds the cycles it waited for chunks to c.stall. */
 template <typename Epi>
 __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer,
                                                 int phase, Epi epi) {
@@ -146,7 +149,9 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
     for (int r = rows.begin; r < rows.end; r += rpc, c.k++) {
         const int nr = rows.end - r < rpc ? rows.end - r : rpc;
         const unsigned slot = c.k % p.n_stages;
+        const long long t0 = p.trace ? clock64() : 0;
         md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
+        if (p.trace) c.stall += clock64() - t0;
         const uint8_t *buf = c.ring + (size_t)slot * p.stage_bytes;
         if (s.unit == 1) {
             for (int i = c.w; i < nr; i += NCW) {
@@ -163,6 +168,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
         __syncwarp();
         if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
     }
+    md_consumer_sync();
 }
 
 /* Sum over all consumer threads (uses red[0..NCW]); every thread gets it. */
@@ -200,12 +206,15 @@ __device__ void md_norm_to_vec(const md_decode_params &p, md_consumer &c, const 
 
 /* Debug trace (MEGADELTA_TRACE): clock64 at the phase's start, once its
  * inputs are there, after its prologue and after its rows, for the last step. */
-__device__ __forceinline__ void md_trace(const md_decode_params &p, const md_consumer &c, unsigned step, int layer, int phase,
+__device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer &c, unsigned step, int layer, int phase,
                                          int ev) {
     if (p.trace && c.tid == 0 && step + 1 == (unsigned)p.n_steps) {
         const int slot = layer * MD_PHASES_PER_LAYER + phase;
-        p.trace[((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS + ev] = clock64();
+        unsigned long long *e = p.trace + ((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS;
+        e[ev] = clock64();
+        if (ev == 3) e[4] = (unsigned long long)c.stall;
     }
+    if (ev == 3) c.stall = 0;
 }
 
 /* Race hunting (MEGADELTA_DELAY_SEED): this CTA starts some phases' rows late. */
@@ -733,6 +742,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     c.pre = pre;
     c.h_own = h_own;
     c.pre_ok = false;
+    c.stall = 0;
     c.w = warp - 1;
     c.lane = lane;
     c.tid = threadIdx.x - 32;
