@@ -82,7 +82,7 @@ md_status md_decode_init(md_session_t *s) {
      * stats, the appended key, the combine factors), then the ring */
     const int max_chunks = attn_max_chunks(d, G);
     int vec = d->H;
-    const int widths[4] = {d->I, d->Vd, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + d->D + group * max_chunks};
+    const int widths[4] = {d->I, d->Vd, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * group * max_chunks};
     for (int i = 0; i < 4; i++) vec = widths[i] > vec ? widths[i] : vec;
     vec = (int)align_up((size_t)vec, 32);
     size_t row_max = (size_t)4 * d->H; /* a gate/up pair */

@@ -160,17 +160,17 @@ __device__ __forceinline__ float md_ll_wait(const unsigned long long *w, unsigne
     return __uint_as_float((unsigned)x);
 }
 
-/* Reads n tagged words into dst (any memory), issuing four loads before the
+/* Reads n tagged words into dst (any memory), issuing eight loads before the
  * first wait; each calling thread handles i = first, first + stride, ... */
 __device__ __forceinline__ void md_ll_read(const unsigned long long *src, int n, unsigned tag, float *dst, int first, int stride,
                                            const md_decode_params &p, int layer, int phase) {
     int i = first;
-    for (; i + 3 * stride < n; i += 4 * stride) {
-        unsigned long long x[4];
+    for (; i + 7 * stride < n; i += 8 * stride) {
+        unsigned long long x[8];
 #pragma unroll
-        for (int k = 0; k < 4; k++) x[k] = md_ll_load(src + i + k * stride);
+        for (int k = 0; k < 8; k++) x[k] = md_ll_load(src + i + k * stride);
 #pragma unroll
-        for (int k = 0; k < 4; k++) dst[i + k * stride] = md_ll_wait(src + i + k * stride, tag, x[k], p, layer, phase);
+        for (int k = 0; k < 8; k++) dst[i + k * stride] = md_ll_wait(src + i + k * stride, tag, x[k], p, layer, phase);
     }
     for (; i < n; i += stride) dst[i] = md_ll_wait(src + i, tag, md_ll_load(src + i), p, layer, phase);
 }
