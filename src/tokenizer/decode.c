@@ -113,7 +113,7 @@ static md_status release(md_tokenizer_stream_t *s, size_t upto, const char **tex
     }
     size_t k = md_utf8_lossy(s->pending, upto, s->out);
     s->out[k] = 0;
-    memmove(s->pending, s->pending + upto, s->n - upto);
+    if (s->n > upto) memmove(s->pending, s->pending + upto, s->n - upto);
     s->n -= upto;
     *text = (const char *)s->out;
     *len = k;
