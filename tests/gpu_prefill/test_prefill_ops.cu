@@ -1,14 +1,15 @@
 /*
  * test_prefill_ops.cu — the prefill's kernels one by one against plain CPU
- * references in double precision, on random inputs (bf16-representable
- * where the kernel reads bf16), so that a failure names the op:
+ * references in double precision, on random inputs (exactly representable
+ * in the 16-bit type the kernel reads), so that a failure names the op:
  *   conv          causal conv + SiLU + L2 norms, and the conv state after the piece
  *   delta rule    delta_prep + delta_scan + delta_out (+ gated RMSNorm) vs the
  *                 token-by-token recurrence: outputs and the final state
  *   qk_norm_rope  q/k norms, RoPE, the K/V cache writes
  *   attention     causal GQA attention with the output gate, over a cache
- *                 whose unwritten tail is NaN (must never be read)
- * Tolerances: rel L2 <= 2e-2 on bf16 outputs, 1e-2 on the fp32 state.
+ *                 whose unwritten tail is NaN (must never be read); one and
+ *                 two pipeline stages; unsplit and split K/V ranges
+ * Tolerances: rel L2 <= 2e-2 on 16-bit outputs, 1e-2 on the fp32 state.
  * Every config covers pieces shorter than, equal to and longer than a chunk.
  */
 #include <math.h>
@@ -49,10 +50,10 @@ template <typename T>
 static void host_copy(T *h, const T *d, size_t n) {
     CK(cudaMemcpy(h, d, n * sizeof(T), cudaMemcpyDeviceToHost));
 }
-static __nv_bfloat16 *dev_bf16(const float *h, size_t n) {
-    __nv_bfloat16 *t = (__nv_bfloat16 *)malloc(n * 2);
-    for (size_t i = 0; i < n; i++) t[i] = __float2bfloat16(h[i]);
-    __nv_bfloat16 *d = dev_copy(t, n);
+static __half *dev_f16(const float *h, size_t n) {
+    __half *t = (__half *)malloc(n * 2);
+    for (size_t i = 0; i < n; i++) t[i] = __float2half_rn(h[i]);
+    __half *d = dev_copy(t, n);
     free(t);
     return d;
 }
@@ -62,6 +63,13 @@ static void bf16_to_f32(const __nv_bfloat16 *d, float *h, size_t n) {
     for (size_t i = 0; i < n; i++) h[i] = __bfloat162float(t[i]);
     free(t);
 }
+static void f16_to_f32(const __half *d, float *h, size_t n) {
+    __half *t = (__half *)malloc(n * 2);
+    host_copy(t, d, n);
+    for (size_t i = 0; i < n; i++) h[i] = __half2float(t[i]);
+    free(t);
+}
+static float hf(float x) { return __half2float(__float2half_rn(x)); }
 
 static double rel_l2(const float *out, const double *ref, size_t n) {
     double num = 0, den = 0;
@@ -90,11 +98,11 @@ static void test_conv(int m, int Hk, int Hv, int dk, int dv) {
     for (int i = 0; i < cd * 3; i++) st[i] = nrand();
     float *dp = dev_copy(proj, (size_t)m * ldp), *dw = dev_copy(cw, (size_t)cd * 4), *ds = dev_copy(st, (size_t)cd * 3);
     float *dso = dev_copy<float>(NULL, (size_t)cd * 3);
-    __nv_bfloat16 *dq = dev_copy<__nv_bfloat16>(NULL, (size_t)m * cd);
+    __half *dq = dev_copy<__half>(NULL, (size_t)m * cd);
     if (md_cuda_conv(dp, ldp, dw, ds, dso, dq, m, cd, Kd, dk, 0) != MD_OK) fprintf(stderr, "conv: %s\n", md_last_error());
     CK(cudaDeviceSynchronize());
     float *out = (float *)malloc((size_t)m * cd * 4), *so = (float *)malloc((size_t)cd * 3 * 4);
-    bf16_to_f32(dq, out, (size_t)m * cd);
+    f16_to_f32(dq, out, (size_t)m * cd);
     host_copy(so, dso, (size_t)cd * 3);
     double *ref = (double *)malloc((size_t)m * cd * 8), sref[1];
     for (int t = 0; t < m; t++) {
@@ -137,7 +145,7 @@ static void test_delta(int m, int Hk, int Hv, int dk, int dv) {
     const int Kd = Hk * dk, Vd = Hv * dv, cd = 2 * Kd + Vd, ldp = cd + Vd + 2 * Hv + 6;
     const int nch = (m + 63) / 64;
     const float eps = 1e-6f;
-    /* post-conv q (normed, scaled), k (normed), v; bf16-exact */
+    /* post-conv q (normed, scaled), k (normed), v; fp16-exact */
     float *qkv = (float *)malloc((size_t)m * cd * 4);
     for (int t = 0; t < m; t++) {
         float *r = qkv + (size_t)t * cd;
@@ -148,7 +156,7 @@ static void test_delta(int m, int Hk, int Hv, int dk, int dv) {
             const double sc = 1.0 / sqrt(ss) / (hh < Hk ? sqrt((double)dk) : 1.0);
             for (int i = 0; i < dk; i++) r[hh * dk + i] = (float)(r[hh * dk + i] * sc);
         }
-        for (int i = 0; i < cd; i++) r[i] = bf(r[i]);
+        for (int i = 0; i < cd; i++) r[i] = hf(r[i]);
     }
     float *proj = (float *)malloc((size_t)m * ldp * 4);
     for (size_t i = 0; i < (size_t)m * ldp; i++) proj[i] = nrand();
@@ -161,18 +169,18 @@ static void test_delta(int m, int Hk, int Hv, int dk, int dv) {
     md_delta_args a;
     memset(&a, 0, sizeof a);
     a.m = m, a.n_chunks = nch, a.Hk = Hk, a.Hv = Hv, a.Kd = Kd, a.Vd = Vd, a.cd = cd;
-    a.qkv = dev_bf16(qkv, (size_t)m * cd);
+    a.qkv = dev_f16(qkv, (size_t)m * cd);
     a.proj = dev_copy(proj, (size_t)m * ldp);
     a.ldp = ldp;
     a.A_log = dev_copy(A_log, Hv), a.dt_bias = dev_copy(dt_bias, Hv), a.gnorm = dev_copy(gn, dv);
     a.eps = eps;
     a.G = dev_copy<float>(NULL, (size_t)Hv * nch * 64);
-    a.W = dev_copy<__nv_bfloat16>(NULL, (size_t)nch * Hv * 64 * dk);
+    a.W = dev_copy<__half>(NULL, (size_t)nch * Hv * 64 * dk);
     a.U = dev_copy<float>(NULL, (size_t)nch * Hv * 64 * dv);
-    a.S = dev_copy<__nv_bfloat16>(NULL, (size_t)nch * Hv * dk * dv);
-    a.Vn = dev_copy<__nv_bfloat16>(NULL, (size_t)nch * Hv * 64 * dv);
+    a.S = dev_copy<__half>(NULL, (size_t)nch * Hv * dk * dv);
+    a.Vn = dev_copy<__half>(NULL, (size_t)nch * Hv * 64 * dv);
     a.state = dev_copy(S0, (size_t)Hv * dv * dk);
-    a.out = dev_copy<__nv_bfloat16>(NULL, (size_t)m * Vd);
+    a.out = dev_copy<__half>(NULL, (size_t)m * Vd);
     CK(cudaMemset(a.out, 0xff, (size_t)m * Vd * 2));
     md_status st = md_cuda_delta_prep(&a, dk, dv, 0);
     if (st == MD_OK) st = md_cuda_delta_scan(&a, dk, dv, 0);
@@ -180,7 +188,7 @@ static void test_delta(int m, int Hk, int Hv, int dk, int dv) {
     if (st != MD_OK) fprintf(stderr, "delta: %s\n", md_last_error());
     CK(cudaDeviceSynchronize());
     float *out = (float *)malloc((size_t)m * Vd * 4), *S1 = (float *)malloc((size_t)Hv * dv * dk * 4);
-    bf16_to_f32(a.out, out, (size_t)m * Vd);
+    f16_to_f32(a.out, out, (size_t)m * Vd);
     host_copy(S1, a.state, (size_t)Hv * dv * dk);
 
     /* reference: the recurrence, token by token */
@@ -237,7 +245,8 @@ static void test_attention(int m, int pos, int Hq, int Hkv, int D, int R) {
     for (size_t i = 0; i < (size_t)pos * kvd; i++) kc[i] = __float2bfloat16(nrand()), vc[i] = __float2bfloat16(nrand());
     float *dproj = dev_copy(proj, (size_t)m * ldp), *dqn = dev_copy(qn, D), *dkn = dev_copy(kn, D), *dif = dev_copy(inv_freq, R / 2);
     __nv_bfloat16 *dkc = dev_copy(kc, (size_t)n_ctx * kvd), *dvc = dev_copy(vc, (size_t)n_ctx * kvd);
-    __nv_bfloat16 *dq = dev_copy<__nv_bfloat16>(NULL, (size_t)m * qd), *dout = dev_copy<__nv_bfloat16>(NULL, (size_t)m * qd);
+    __nv_bfloat16 *dq = dev_copy<__nv_bfloat16>(NULL, (size_t)m * qd);
+    __half *dout = dev_copy<__half>(NULL, (size_t)m * qd);
     md_status st = md_cuda_qk_norm_rope(dproj, ldp, dqn, dkn, dif, dq, dkc, dvc, m, pos, Hq, Hkv, D, R, eps, 0);
     md_attn_args a;
     memset(&a, 0, sizeof a);
@@ -246,13 +255,22 @@ static void test_attention(int m, int pos, int Hq, int Hkv, int D, int R) {
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     const int stages = md_cuda_attention_stages(D, prop.sharedMemPerBlockOptin);
-    for (int sg = stages; sg >= 1 && st == MD_OK; sg--) {
+    /* both pipeline depths; unsplit, split as prefill.cu would, split into 2-tile pieces */
+    const int tps_list[3] = {1 << 30, md_cuda_attention_split(D, m, pos, Hq, 2 * prop.multiProcessorCount), 2};
+    for (int run = 0; run < 2 * 3 && st == MD_OK; run++) {
+        const int sg = stages - run / 3, tps = tps_list[run % 3];
+        if (sg < 1) break;
+        a.tiles_per_split = tps;
+        const int parts = md_cuda_attention_parts(D, m, pos, Hq, tps);
+        a.part = parts > 0 ? dev_copy<float>(NULL, (size_t)parts * 64 * (D + 2)) : NULL;
+        CK(cudaMemset(dout, 0xff, (size_t)m * qd * 2));
         st = md_cuda_attention(&a, D, sg, 0);
         CK(cudaDeviceSynchronize());
         float *q = (float *)malloc((size_t)m * qd * 4), *out = (float *)malloc((size_t)m * qd * 4);
         float *kk = (float *)malloc((size_t)(pos + m) * kvd * 4), *vv = (float *)malloc((size_t)(pos + m) * kvd * 4);
+        cudaFree(a.part);
         bf16_to_f32(dq, q, (size_t)m * qd);
-        bf16_to_f32(dout, out, (size_t)m * qd);
+        f16_to_f32(dout, out, (size_t)m * qd);
         bf16_to_f32(dkc, kk, (size_t)(pos + m) * kvd);
         bf16_to_f32(dvc, vv, (size_t)(pos + m) * kvd);
         /* reference norm + rope for q and the new k, v */
@@ -276,7 +294,7 @@ static void test_attention(int m, int pos, int Hq, int Hkv, int D, int R) {
             }
         }
         char name[128];
-        if (sg == stages) {
+        if (run == 0) {
             snprintf(name, sizeof name, "qk_norm_rope q  m=%d pos=%d Hq=%d Hkv=%d D=%d R=%d", m, pos, Hq, Hkv, D, R);
             report(name, rel_l2(q, qr, (size_t)m * qd), 1e-2);
             snprintf(name, sizeof name, "qk_norm_rope k  m=%d pos=%d Hq=%d Hkv=%d D=%d R=%d", m, pos, Hq, Hkv, D, R);
@@ -306,7 +324,8 @@ static void test_attention(int m, int pos, int Hq, int Hkv, int D, int R) {
                     ref[(size_t)t * qd + h * D + i] = o / sum / (1.0 + exp(-gt));
                 }
             }
-        snprintf(name, sizeof name, "attention (%d stage%s) m=%d pos=%d Hq=%d Hkv=%d D=%d", sg, sg > 1 ? "s" : "", m, pos, Hq, Hkv, D);
+        snprintf(name, sizeof name, "attention (%d stage%s, %d parts) m=%d pos=%d Hq=%d Hkv=%d D=%d", sg, sg > 1 ? "s" : "", parts, m, pos, Hq,
+                 Hkv, D);
         report(name, rel_l2(out, ref, (size_t)m * qd), 2e-2);
         free(q), free(out), free(kk), free(vv), free(qr), free(kr), free(ref), free(sc);
     }

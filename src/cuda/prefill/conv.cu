@@ -9,7 +9,7 @@
  *   proj      [m][ldp] fp32, qkv channels in columns [0, cd)
  *   conv_w    [cd][4] fp32
  *   state_in / state_out [cd][3] fp32
- *   qkv       [m][cd] bf16
+ *   qkv       [m][cd] fp16
  * Block: 4 warps over 32 tokens x 128 channels; a lane owns 4 channels and
  * walks 8 tokens keeping the window in registers. A head's dk channels lie
  * in dk/4 consecutive lanes, so its L2 norm is a shuffle reduction.
@@ -24,7 +24,7 @@ __device__ __forceinline__ float4 conv_ld4(const float *p) { return *reinterpret
 
 template <int DK>
 __global__ void __launch_bounds__(128) conv_kernel(const float *proj, int ldp, const float *conv_w, const float *state_in,
-                                                   float *state_out, __nv_bfloat16 *qkv, int m, int cd, int Kd) {
+                                                   float *state_out, __half *qkv, int m, int cd, int Kd) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     const int ch = blockIdx.x * 128 + lane * 4;
     const bool active = ch < cd;
@@ -91,8 +91,8 @@ __global__ void __launch_bounds__(128) conv_kernel(const float *proj, int ldp, c
         if (is_q) scale = rsqrtf(ss + 1e-6f) * q_scale;
         else if (is_k) scale = rsqrtf(ss + 1e-6f);
         if (active) {
-            __nv_bfloat162 lo = __floats2bfloat162_rn(y[0] * scale, y[1] * scale);
-            __nv_bfloat162 hi = __floats2bfloat162_rn(y[2] * scale, y[3] * scale);
+            __half2 lo = __floats2half2_rn(y[0] * scale, y[1] * scale);
+            __half2 hi = __floats2half2_rn(y[2] * scale, y[3] * scale);
             uint2 r;
             r.x = *reinterpret_cast<uint32_t *>(&lo);
             r.y = *reinterpret_cast<uint32_t *>(&hi);
@@ -101,7 +101,7 @@ __global__ void __launch_bounds__(128) conv_kernel(const float *proj, int ldp, c
     }
 }
 
-md_status md_cuda_conv(const float *proj, int ldp, const float *conv_w, const float *state_in, float *state_out, __nv_bfloat16 *qkv,
+md_status md_cuda_conv(const float *proj, int ldp, const float *conv_w, const float *state_in, float *state_out, __half *qkv,
                        int m, int cd, int Kd, int dk, cudaStream_t stream) {
     const dim3 grid(md_div_up((unsigned)cd, 128), md_div_up((unsigned)m, CONV_TOKENS));
     switch (dk) {

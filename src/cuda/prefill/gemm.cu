@@ -1,14 +1,14 @@
 /*
  * gemm.cu — the prefill's projections through cuBLASLt:
  *   Y[M][N] (+)= X[M][K] · W[N][K]^T
- * X and W bf16 row-major, fp32 accumulation, Y fp32 (or bf16) row-major with
- * row stride ldy. With accumulate, Y is also C (beta = 1, in place): the
+ * X and W fp16 (or both bf16) row-major, fp32 accumulation, Y fp32 row-major
+ * with row stride ldy. With accumulate, Y is also C (beta = 1, in place): the
  * residual add happens in the GEMM's epilogue.
  *
  * cuBLASLt is column-major: row-major W[N][K] is the K x N matrix A (used
  * transposed), row-major X[M][K] the K x M matrix B, row-major Y the N x M
  * matrix D. Plans (layouts + the heuristic's first algorithm) are cached per
- * shape, stride, output type and pointer alignment.
+ * shape, stride, input type and pointer alignment.
  */
 #include <string.h>
 
@@ -65,10 +65,10 @@ static int common_alignment(const void *a, const void *b, const void *c) {
 }
 
 static md_status plan_create(struct md_prefill *p, md_gemm_plan *pl) {
-    const cudaDataType_t yt = pl->out_bf16 ? CUDA_R_16BF : CUDA_R_32F;
-    LT_CHECK(cublasLtMatrixLayoutCreate(&pl->a, CUDA_R_16BF, pl->K, pl->N, pl->K), "layout");
-    LT_CHECK(cublasLtMatrixLayoutCreate(&pl->b, CUDA_R_16BF, pl->K, pl->M, pl->ldx), "layout");
-    LT_CHECK(cublasLtMatrixLayoutCreate(&pl->c, yt, pl->N, pl->M, pl->ldy), "layout");
+    const cudaDataType_t it = pl->in_bf16 ? CUDA_R_16BF : CUDA_R_16F;
+    LT_CHECK(cublasLtMatrixLayoutCreate(&pl->a, it, pl->K, pl->N, pl->K), "layout");
+    LT_CHECK(cublasLtMatrixLayoutCreate(&pl->b, it, pl->K, pl->M, pl->ldx), "layout");
+    LT_CHECK(cublasLtMatrixLayoutCreate(&pl->c, CUDA_R_32F, pl->N, pl->M, pl->ldy), "layout");
     pl->used = true;
     cublasLtMatmulPreference_t pref;
     LT_CHECK(cublasLtMatmulPreferenceCreate(&pref), "preference");
@@ -89,14 +89,14 @@ static md_status plan_create(struct md_prefill *p, md_gemm_plan *pl) {
     return MD_OK;
 }
 
-md_status md_cuda_gemm(struct md_prefill *p, const __nv_bfloat16 *X, int ldx, const __nv_bfloat16 *W, void *Y, int ldy, bool y_bf16,
-                       bool accumulate, int M, int N, int K, cudaStream_t stream) {
+md_status md_cuda_gemm(struct md_prefill *p, const void *X, int ldx, const void *W, bool in_bf16, float *Y, int ldy, bool accumulate,
+                       int M, int N, int K, cudaStream_t stream) {
     if (M <= 0) return MD_OK;
     const int align = common_alignment(X, W, Y);
     md_gemm_plan *pl = NULL, *victim = &p->plans[0];
     for (int i = 0; i < MD_PF_MAX_PLANS; i++) {
         md_gemm_plan *c = &p->plans[i];
-        if (c->used && c->M == M && c->N == N && c->K == K && c->ldx == ldx && c->ldy == ldy && c->out_bf16 == (int)y_bf16 &&
+        if (c->used && c->M == M && c->N == N && c->K == K && c->ldx == ldx && c->ldy == ldy && c->in_bf16 == (int)in_bf16 &&
             c->accumulate == (int)accumulate && c->align == align) {
             pl = c;
             break;
@@ -107,7 +107,7 @@ md_status md_cuda_gemm(struct md_prefill *p, const __nv_bfloat16 *X, int ldx, co
         plan_release(victim);
         pl = victim;
         pl->M = M, pl->N = N, pl->K = K, pl->ldx = ldx, pl->ldy = ldy;
-        pl->out_bf16 = y_bf16, pl->accumulate = accumulate, pl->align = align;
+        pl->in_bf16 = in_bf16, pl->accumulate = accumulate, pl->align = align;
         md_status st = plan_create(p, pl);
         if (st != MD_OK) {
             plan_release(pl);

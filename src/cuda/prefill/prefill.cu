@@ -1,8 +1,9 @@
 /*
  * prefill.cu — GPU prefill: the prompt in pieces of at most `piece` tokens
  * (scratch stays bounded), each piece through every layer with tensor-core
- * GEMMs (cuBLASLt) and the kernels of this folder; see prefill.cuh for the
- * op sequence. State hand-off, exactly as n decode steps leave it: the conv
+ * GEMMs (cuBLASLt, fp16 operands: fp16 copies of the weights, activations
+ * rounded to fp16, fp32 accumulation) and the kernels of this folder; see
+ * prefill.cuh for the op sequence. State hand-off, exactly as n decode steps leave it: the conv
  * state holds the last 3 pre-conv inputs, ssm_state the fp32 DeltaNet state
  * (decode layout), the KV cache the normed, rotated keys and the values of
  * every position. Only the rows of logits asked for go through the LM head.
@@ -15,6 +16,8 @@
  * prompt through the decode megakernel one token at a time: slow, exact.
  *
  * Environment: MEGADELTA_PREFILL_PIECE=N  tokens per piece (default 4096)
+ *              MEGADELTA_PREFILL_W16_STREAM=1 convert weights per layer (as when
+ *                                         the fp16 copies do not fit)
  *              MEGADELTA_PREFILL_PROFILE=1 per-op times of each call on stderr
  *              MEGADELTA_PREFILL_STEPS=1  force the token-by-token fallback
  */
@@ -27,15 +30,15 @@
 
 enum {
     OP_EMBED, OP_NORM, OP_GEMM_IN, OP_CONV, OP_PREP, OP_SCAN, OP_OUT, OP_GEMM_OUT, OP_GEMM_QKV, OP_QK_ROPE, OP_ATTN, OP_GEMM_O,
-    OP_GEMM_GU, OP_SWIGLU, OP_GEMM_DOWN, OP_LM_HEAD, OP_STATE,
+    OP_GEMM_GU, OP_SWIGLU, OP_GEMM_DOWN, OP_LM_HEAD, OP_STATE, OP_W16,
 };
 static const char *const k_op_names[MD_PF_N_OPS] = {
     "embed", "rmsnorm", "gemm w_in", "conv+silu+l2", "delta prep", "delta scan", "delta out+gnorm", "gemm w_out (+res)",
     "gemm w_qkv", "qk norm+rope", "attention", "gemm w_o (+res)", "gemm w_gu", "swiglu", "gemm w_down (+res)", "lm head",
-    "conv state copy",
+    "conv state copy", "fp16 weights",
 };
 static const bool k_op_gemm[MD_PF_N_OPS] = {false, false, true, false, false, false, false, true,
-                                            true,  false, false, true, true,  false, true,  true, false};
+                                            true,  false, false, true, true,  false, true,  true, false, false};
 
 static long env_long(const char *name, long def) {
     const char *v = getenv(name);
@@ -46,6 +49,73 @@ static long env_long(const char *name, long def) {
 }
 
 static size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
+
+/* ---------------------------------------------------------------- fp16 weights */
+
+/* Elements of a layer's GEMM weights, each matrix padded to 256 bytes. */
+static size_t pad_elems(size_t n) { return (n + 127) & ~(size_t)127; }
+
+static size_t layer_w16_elems(const md_cuda_dims *d, bool full) {
+    size_t n = pad_elems((size_t)2 * d->I * d->H) + pad_elems((size_t)d->H * d->I);
+    if (full) n += pad_elems((size_t)d->n_qkv * d->H) + pad_elems((size_t)d->H * d->qd);
+    else n += pad_elems((size_t)d->n_in * d->H) + pad_elems((size_t)d->H * d->Vd);
+    return n;
+}
+
+/* Converts layer l's weights into dst (laid out as layer_w16_elems says). */
+static md_status convert_layer(const md_cuda_ctx *g, int l, __half *dst, md_prefill_w16 *w, cudaStream_t stream) {
+    const md_cuda_dims *d = &g->dims;
+    const md_cuda_layer *L = &g->layers[l];
+    md_status st;
+    struct {
+        const __nv_bfloat16 *src;
+        __half **dst;
+        size_t n;
+    } mats[4] = {
+        {L->w_gu, &w->w_gu, (size_t)2 * d->I * d->H},
+        {L->w_down, &w->w_down, (size_t)d->H * d->I},
+        {L->full ? L->w_qkv : L->w_in, L->full ? &w->w_qkv : &w->w_in, (size_t)(L->full ? d->n_qkv : d->n_in) * d->H},
+        {L->full ? L->w_o : L->w_out, L->full ? &w->w_o : &w->w_out, (size_t)d->H * (L->full ? d->qd : d->Vd)},
+    };
+    for (int i = 0; i < 4; i++) {
+        *mats[i].dst = dst;
+        if ((st = md_cuda_to_f16(mats[i].src, dst, mats[i].n, stream)) != MD_OK) return st;
+        dst += pad_elems(mats[i].n);
+    }
+    return MD_OK;
+}
+
+/* fp16 copies of every layer when they fit with room to spare, else a
+ * buffer for one layer, refilled as each layer comes. */
+static md_status w16_init(md_cuda_ctx *g, struct md_prefill *p) {
+    const md_cuda_dims *d = &g->dims;
+    p->w16 = (md_prefill_w16 *)calloc((size_t)d->n_layers, sizeof *p->w16);
+    if (!p->w16) return md_fail(MD_ERR_OUT_OF_MEMORY, "prefill: out of memory");
+    size_t total = 0, largest = 0;
+    for (int l = 0; l < d->n_layers; l++) {
+        const size_t n = layer_w16_elems(d, g->layers[l].full);
+        total += n;
+        largest = n > largest ? n : largest;
+    }
+    size_t free_b = 0, total_b = 0;
+    MD_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    const size_t reserve = ((size_t)3 << 29) + total_b / 16; /* prefill scratch and other sessions */
+    if (total * 2 + reserve <= free_b && !env_long("MEGADELTA_PREFILL_W16_STREAM", 0)) {
+        MD_CUDA_CHECK(cudaMalloc(&p->w16_pool, total * 2));
+        __half *at = (__half *)p->w16_pool;
+        for (int l = 0; l < d->n_layers; l++) {
+            md_status st = convert_layer(g, l, at, &p->w16[l], g->stream);
+            if (st != MD_OK) return st;
+            at += layer_w16_elems(d, g->layers[l].full);
+        }
+        MD_CUDA_CHECK(cudaStreamSynchronize(g->stream));
+        p->w16_cached = true;
+    } else {
+        MD_CUDA_CHECK(cudaMalloc(&p->w16_tmp, largest * 2));
+        p->w16_cached = false;
+    }
+    return MD_OK;
+}
 
 /* ---------------------------------------------------------------- profiling */
 
@@ -126,6 +196,8 @@ md_status md_prefill_init(md_session_t *s) {
     if (!p->fast) return MD_OK;
     if (p->profile)
         for (int i = 0; i < 2 * 512; i++) MD_CUDA_CHECK(cudaEventCreate(&p->ev[i]));
+    md_status st = w16_init(g, p);
+    if (st != MD_OK) return st;
     return md_cuda_gemm_init(p);
 }
 
@@ -135,6 +207,10 @@ void md_prefill_free(md_session_t *s) {
     if (!p) return;
     md_cuda_gemm_free(p);
     cudaFree(p->scratch);
+    cudaFree(p->attn_part);
+    cudaFree(p->w16_pool);
+    cudaFree(p->w16_tmp);
+    free(p->w16);
     if (p->profile)
         for (int i = 0; i < 2 * 512; i++)
             if (p->ev[i]) cudaEventDestroy(p->ev[i]);
@@ -167,16 +243,16 @@ static md_status ensure_scratch(md_cuda_ctx *g, struct md_prefill *p, int cap) {
     MD_CUDA_CHECK(cudaMalloc(&p->scratch, off));
     uint8_t *b = (uint8_t *)p->scratch;
     p->h = (float *)(b + o_h);
-    p->xn = (__nv_bfloat16 *)(b + o_xn);
+    p->xn = (__half *)(b + o_xn);
     p->proj = (float *)(b + o_proj);
-    p->act = (__nv_bfloat16 *)(b + o_act);
-    p->core = (__nv_bfloat16 *)(b + o_core);
-    p->mix = (__nv_bfloat16 *)(b + o_mix);
+    p->act = (__half *)(b + o_act);
+    p->core = (__half *)(b + o_core);
+    p->mix = (void *)(b + o_mix);
     p->G = (float *)(b + o_G);
-    p->W = (__nv_bfloat16 *)(b + o_W);
+    p->W = (__half *)(b + o_W);
     p->U = (float *)(b + o_U);
-    p->S = (__nv_bfloat16 *)(b + o_S);
-    p->Vn = (__nv_bfloat16 *)(b + o_Vn);
+    p->S = (__half *)(b + o_S);
+    p->Vn = (__half *)(b + o_Vn);
     p->conv_new = (float *)(b + o_conv);
     p->cap = cap;
     return MD_OK;
@@ -199,20 +275,26 @@ static md_status run_piece(md_cuda_ctx *g, struct md_prefill *p, const int32_t *
     const int H = d->H, ldp = p->ldp;
     md_status st;
     STEP(OP_EMBED, md_cuda_embed(d_tok, g->embed, p->h, m, H, stream));
+    __half *qkv = (__half *)p->mix;
+    __nv_bfloat16 *q_rot = (__nv_bfloat16 *)p->mix;
     for (int l = 0; l < d->n_layers; l++) {
         const md_cuda_layer *L = &g->layers[l];
+        const md_prefill_w16 *W = &p->w16[l];
+        if (!p->w16_cached) {
+            STEP(OP_W16, convert_layer(g, l, p->w16_tmp, &p->w16[l], stream));
+        }
         STEP(OP_NORM, md_cuda_rmsnorm(p->h, L->attn_norm, p->xn, m, H, d->eps, stream));
         if (!L->full) {
-            STEP(OP_GEMM_IN, md_cuda_gemm(p, p->xn, H, L->w_in, p->proj, ldp, false, false, m, d->n_in, H, stream));
+            STEP(OP_GEMM_IN, md_cuda_gemm(p, p->xn, H, W->w_in, false, p->proj, ldp, false, m, d->n_in, H, stream));
             const size_t conv_off = (size_t)L->slot * d->cd * (d->K - 1);
-            STEP(OP_CONV, md_cuda_conv(p->proj, ldp, L->conv_w, g->conv_state + conv_off, p->conv_new + conv_off, p->mix, m, d->cd,
+            STEP(OP_CONV, md_cuda_conv(p->proj, ldp, L->conv_w, g->conv_state + conv_off, p->conv_new + conv_off, qkv, m, d->cd,
                                        d->Kd, d->dk, stream));
             md_delta_args a;
             memset(&a, 0, sizeof a);
             a.m = m;
             a.n_chunks = (m + MD_PF_CHUNK - 1) / MD_PF_CHUNK;
             a.Hk = d->Hk, a.Hv = d->Hv, a.Kd = d->Kd, a.Vd = d->Vd, a.cd = d->cd;
-            a.qkv = p->mix;
+            a.qkv = qkv;
             a.proj = p->proj;
             a.ldp = ldp;
             a.A_log = L->A_log, a.dt_bias = L->dt_bias, a.gnorm = L->gnorm;
@@ -223,29 +305,39 @@ static md_status run_piece(md_cuda_ctx *g, struct md_prefill *p, const int32_t *
             STEP(OP_PREP, md_cuda_delta_prep(&a, d->dk, d->dv, stream));
             STEP(OP_SCAN, md_cuda_delta_scan(&a, d->dk, d->dv, stream));
             STEP(OP_OUT, md_cuda_delta_out(&a, d->dk, d->dv, stream));
-            STEP(OP_GEMM_OUT, md_cuda_gemm(p, p->core, d->Vd, L->w_out, p->h, H, false, true, m, H, d->Vd, stream));
+            STEP(OP_GEMM_OUT, md_cuda_gemm(p, p->core, d->Vd, W->w_out, false, p->h, H, true, m, H, d->Vd, stream));
         } else {
-            STEP(OP_GEMM_QKV, md_cuda_gemm(p, p->xn, H, L->w_qkv, p->proj, ldp, false, false, m, d->n_qkv, H, stream));
+            STEP(OP_GEMM_QKV, md_cuda_gemm(p, p->xn, H, W->w_qkv, false, p->proj, ldp, false, m, d->n_qkv, H, stream));
             const size_t cache_off = (size_t)L->slot * d->n_ctx * d->kvd;
-            STEP(OP_QK_ROPE, md_cuda_qk_norm_rope(p->proj, ldp, L->q_norm, L->k_norm, g->d_inv_freq, p->mix, g->k_cache + cache_off,
+            STEP(OP_QK_ROPE, md_cuda_qk_norm_rope(p->proj, ldp, L->q_norm, L->k_norm, g->d_inv_freq, q_rot, g->k_cache + cache_off,
                                                   g->v_cache + cache_off, m, pos, d->Hq, d->Hkv, d->D, d->R, d->eps, stream));
             md_attn_args a;
             memset(&a, 0, sizeof a);
             a.m = m, a.pos = pos;
             a.Hq = d->Hq, a.Hkv = d->Hkv, a.qd = d->qd, a.kvd = d->kvd;
-            a.q = p->mix;
+            a.q = q_rot;
             a.k = g->k_cache + cache_off;
             a.v = g->v_cache + cache_off;
             a.proj = p->proj;
             a.ldp = ldp;
             a.out = p->core;
+            a.tiles_per_split = md_cuda_attention_split(d->D, m, pos, d->Hq, 2 * g->sm_count);
+            const int parts = md_cuda_attention_parts(d->D, m, pos, d->Hq, a.tiles_per_split);
+            if (parts > p->attn_max_parts) {
+                cudaFree(p->attn_part);
+                p->attn_part = NULL;
+                p->attn_max_parts = 0;
+                MD_CUDA_CHECK(cudaMalloc(&p->attn_part, (size_t)parts * MD_PF_CHUNK * (d->D + 2) * sizeof(float)));
+                p->attn_max_parts = parts;
+            }
+            a.part = p->attn_part;
             STEP(OP_ATTN, md_cuda_attention(&a, d->D, p->attn_stages, stream));
-            STEP(OP_GEMM_O, md_cuda_gemm(p, p->core, d->qd, L->w_o, p->h, H, false, true, m, H, d->qd, stream));
+            STEP(OP_GEMM_O, md_cuda_gemm(p, p->core, d->qd, W->w_o, false, p->h, H, true, m, H, d->qd, stream));
         }
         STEP(OP_NORM, md_cuda_rmsnorm(p->h, L->mlp_norm, p->xn, m, H, d->eps, stream));
-        STEP(OP_GEMM_GU, md_cuda_gemm(p, p->xn, H, L->w_gu, p->proj, ldp, false, false, m, 2 * d->I, H, stream));
+        STEP(OP_GEMM_GU, md_cuda_gemm(p, p->xn, H, W->w_gu, false, p->proj, ldp, false, m, 2 * d->I, H, stream));
         STEP(OP_SWIGLU, md_cuda_swiglu(p->proj, ldp, p->act, m, d->I, stream));
-        STEP(OP_GEMM_DOWN, md_cuda_gemm(p, p->act, d->I, L->w_down, p->h, H, false, true, m, H, d->I, stream));
+        STEP(OP_GEMM_DOWN, md_cuda_gemm(p, p->act, d->I, W->w_down, false, p->h, H, true, m, H, d->I, stream));
     }
     if (d->n_linear > 0) {
         if ((st = prof_begin(p, OP_STATE, stream)) != MD_OK) return st;
@@ -255,8 +347,9 @@ static md_status run_piece(md_cuda_ctx *g, struct md_prefill *p, const int32_t *
     if (row0 >= 0 && row0 < m) {
         const int rows = m - row0;
         if ((st = prof_begin(p, OP_LM_HEAD, stream)) != MD_OK) return st;
-        if ((st = md_cuda_rmsnorm(p->h + (size_t)row0 * H, g->final_norm, p->xn, rows, H, d->eps, stream)) != MD_OK) return st;
-        if ((st = md_cuda_gemm(p, p->xn, H, g->lm_head, d_logits, d->vocab, false, false, rows, d->vocab, H, stream)) != MD_OK) return st;
+        __nv_bfloat16 *xb = (__nv_bfloat16 *)p->xn; /* the LM head is the bf16 embedding */
+        if ((st = md_cuda_rmsnorm_bf16(p->h + (size_t)row0 * H, g->final_norm, xb, rows, H, d->eps, stream)) != MD_OK) return st;
+        if ((st = md_cuda_gemm(p, xb, H, g->lm_head, true, d_logits, d->vocab, false, rows, d->vocab, H, stream)) != MD_OK) return st;
         if ((st = prof_end(p, stream)) != MD_OK) return st;
     }
     return MD_OK;
