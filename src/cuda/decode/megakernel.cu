@@ -170,13 +170,97 @@ __device__ __forceinline__ void md_row_dot2(const uint8_t *ra, const uint8_t *rb
     *ob = md_warp_sum(sb);
 }
 
-/* Consumes this CTA's chunks of a streamed phase; calls epi(row, value) on
- * lane 0 for plain phases, epi(unit, gate, up) on lane 0 for gate/up pairs.
+/* Dot products of NR rows (NR = 1 or 2) with x held in registers: lane l
+ * owns the 16-byte vectors l, l+32, ... of every row (NV of them, cols =
+ * NV * 256), so x is read from shared memory once per phase, not per row;
+ * per row only the weights are read (4 wavefronts per vector load). */
+template <int NV, int NR>
+__device__ __forceinline__ void md_rows_dot_reg(const uint8_t *ra, const uint8_t *rb, const float4 (&x)[NV][2], int lane,
+                                                float *oa, float *ob) {
+    const uint4 *a4 = reinterpret_cast<const uint4 *>(ra), *b4 = reinterpret_cast<const uint4 *>(rb);
+    float sa0 = 0.0f, sa1 = 0.0f, sb0 = 0.0f, sb1 = 0.0f; /* two chains per row: shorter FMA dependencies */
+#pragma unroll
+    for (int u0 = 0; u0 < NV; u0 += 4) { /* four vectors (per row) in flight at a time */
+        uint4 wa[4], wb[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+            if (u0 + u < NV) {
+                wa[u] = a4[lane + 32 * (u0 + u)];
+                if (NR == 2) wb[u] = b4[lane + 32 * (u0 + u)];
+            }
+#pragma unroll
+        for (int u = 0; u < 4; u += 2)
+            if (u0 + u < NV) {
+                sa0 = md_dot8(wa[u], x[u0 + u][0], x[u0 + u][1], sa0);
+                if (u0 + u + 1 < NV) sa1 = md_dot8(wa[u + 1], x[u0 + u + 1][0], x[u0 + u + 1][1], sa1);
+                if (NR == 2) {
+                    sb0 = md_dot8(wb[u], x[u0 + u][0], x[u0 + u][1], sb0);
+                    if (u0 + u + 1 < NV) sb1 = md_dot8(wb[u + 1], x[u0 + u + 1][0], x[u0 + u + 1][1], sb1);
+                }
+            }
+    }
+    *oa = md_warp_sum(sa0 + sa1);
+    if (NR == 2) *ob = md_warp_sum(sb0 + sb1);
+}
+
+/* The register path of md_consume_rows for cols == NV * 256. */
+template <int NV, int NR, typename Epi>
+__device__ __forceinline__ void md_consume_rows_reg(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer,
+                                                    int phase, Epi epi) {
+    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
+    const int rpc = md_chunk_rows(s, p.stage_bytes);
+    const size_t row_bytes = (size_t)s.cols * 2;
+    float4 x[NV][2];
+    const float4 *x4 = reinterpret_cast<const float4 *>(c.vec);
+#pragma unroll
+    for (int u = 0; u < NV; u++) {
+        x[u][0] = x4[2 * (c.lane + 32 * u)];
+        x[u][1] = x4[2 * (c.lane + 32 * u) + 1];
+    }
+    for (int r = rows.begin; r < rows.end; r += rpc, c.k++) {
+        const int nr = rows.end - r < rpc ? rows.end - r : rpc;
+        const unsigned slot = c.k % p.n_stages;
+        const long long t0 = p.trace ? clock64() : 0;
+        md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
+        if (p.trace) c.stall += clock64() - t0;
+        const uint8_t *buf = c.ring + (size_t)slot * p.stage_bytes;
+        if (s.unit == 1) {
+            for (int i = c.w; i < nr; i += NR * NCW) {
+                const int i2 = NR == 2 && i + NCW < nr ? i + NCW : i;
+                float va, vb = 0.0f;
+                md_rows_dot_reg<NV, NR>(buf + i * row_bytes, buf + i2 * row_bytes, x, c.lane, &va, &vb);
+                if (c.lane == 0) epi(r + i, va, 0.0f);
+                if (NR == 2 && c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f); /* the two epilogues run side by side */
+            }
+        } else {
+            for (int i = c.w; i < nr / 2; i += NCW) {
+                float g, u;
+                if (NR == 2) {
+                    md_rows_dot_reg<NV, NR>(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, x, c.lane, &g, &u);
+                } else {
+                    md_rows_dot_reg<NV, 1>(buf + (2 * i) * row_bytes, NULL, x, c.lane, &g, &u);
+                    md_rows_dot_reg<NV, 1>(buf + (2 * i + 1) * row_bytes, NULL, x, c.lane, &u, &u);
+                }
+                if (c.lane == 0) epi((r >> 1) + i, g, u);
+            }
+        }
+        __syncwarp();
+        if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
+    }
+    md_consumer_sync();
+}
+
+/* Consumes this CTA's chunks of a streamed phase; calls epi(row, value) for
+ * plain phases, epi(unit, gate, up) for gate/up pairs (on one lane each).
  * Ends with a consumer barrier: the next phase overwrites c.vec, which every
- * warp reads here. Thread 0 adds the cycles it waited for chunks to c.stall. */
+ * warp reads here. Thread 0 adds the cycles it waited for chunks to c.stall.
+ * Rows of 1024 (the 0.8B's hidden size: in-projections, gate/up, LM head,
+ * 90% of the bytes) take the register path; other widths read x from shared
+ * memory (holding 2048 floats in registers as well spilled). */
 template <typename Epi>
 __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer,
                                                 int phase, Epi epi) {
+    if (s.cols == 1024) return md_consume_rows_reg<4, 2>(p, c, s, layer, phase, epi);
     const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
     const int rpc = md_chunk_rows(s, p.stage_bytes);
     const size_t row_bytes = (size_t)s.cols * 2;
@@ -192,10 +276,8 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
                 const int i2 = i + NCW < nr ? i + NCW : i;
                 float va, vb;
                 md_row_dot2(buf + i * row_bytes, buf + i2 * row_bytes, c.vec, s.cols / 8, c.lane, &va, &vb);
-                if (c.lane == 0) {
-                    epi(r + i, va, 0.0f);
-                    if (i2 != i) epi(r + i2, vb, 0.0f);
-                }
+                if (c.lane == 0) epi(r + i, va, 0.0f);
+                if (c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f);
             }
         } else { /* a gate/up pair per warp */
             for (int i = c.w; i < nr / 2; i += NCW) {
@@ -626,6 +708,12 @@ __device__ __forceinline__ void md_better(float &bv, int &bi, float v, int i) {
 /* The LM head's end: this CTA's best row goes to the candidates; the last CTA
  * (ticket) reduces them in CTA order and publishes the next token. */
 __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, float bv, int bi, unsigned step) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) { /* lanes 0 and 1 both ran epilogues */
+        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        md_better(bv, bi, ov, oi);
+    }
     float *rv = c.red;
     int *ri = reinterpret_cast<int *>(c.red + NCW);
     if (c.lane == 0) {
