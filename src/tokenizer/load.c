@@ -652,10 +652,11 @@ md_status md_tokenizer_load(const char *path, md_tokenizer_t **out) {
     if (st == MD_OK) {
         const char *text = (const char *)f.data, *end = text + f.size;
         madvise((void *)f.data, f.size, MADV_SEQUENTIAL | MADV_WILLNEED);
-        /* every string of the file fits twice (text and decoded bytes) in the
-         * file's size, plus NFC forms of the added tokens: reserve once, the
-         * string tables point into the arena */
-        st = arena_reserve(t, 3 * f.size + 64);
+        /* every string is stored with its decoded bytes (2x its size in the
+         * file at most), added tokens also with their NFC form (3x more): 5x
+         * the file bounds it. Reserved once, as the string tables point into
+         * the arena; pages never written are never touched. */
+        st = arena_reserve(t, 5 * f.size + 64);
         t->arena_fixed = true;
         bulk b = {0};
         if (st == MD_OK) st = load_bulk(t, text, end, &b);
