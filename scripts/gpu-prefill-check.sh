@@ -68,9 +68,12 @@ lens=512
 [ "$mode" = quick ] || lens=512,4096,32768
 $bin/megadelta bench -m $synth -p $lens -n 0 -r 5 > "$out/bench.txt" 2>&1
 row "bench pp$lens" "rc=$?"
+{ echo "without CUDA graphs (MEGADELTA_PREFILL_GRAPH=0):"; MEGADELTA_PREFILL_GRAPH=0 $bin/megadelta bench -m $synth -p $lens -n 0 -r 5; } >> "$out/bench.txt" 2>&1
+MEGADELTA_PREFILL_PROFILE=2 $bin/megadelta bench -m $synth -p 512 -n 0 -r 10 > /dev/null 2> "$logs/timing.txt"
+MEGADELTA_PREFILL_PROFILE=2 MEGADELTA_PREFILL_GRAPH=0 $bin/megadelta bench -m $synth -p 512 -n 0 -r 5 > /dev/null 2>> "$logs/timing.txt"
 MEGADELTA_PREFILL_PROFILE=1 $bin/megadelta bench -m $synth -p 512 -n 0 -r 5 > /dev/null 2> "$logs/profile512.txt"
 [ "$mode" = quick ] || MEGADELTA_PREFILL_PROFILE=1 $bin/megadelta bench -m $synth -p 4096 -n 0 -r 1 > /dev/null 2> "$logs/profile4096.txt"
-cat "$logs"/profile*.txt > "$out/profile.txt"
+cat "$logs"/timing.txt "$logs"/profile*.txt > "$out/profile.txt"
 
 if [ "$mode" = full ]; then
   run_test test_prefill_08b 150 test_prefill --preset qwen3.5-0.8b --rows 64 --lengths 1,63,64,65,512 --handoff 512 --long 4096
@@ -82,7 +85,7 @@ for t in tiny fixtures 08b 08b_portable; do
   [ -f "$logs/test_prefill_$t.log" ] || continue
   echo "== $t"; grep -hE 'rel L2|greedy|failed|passed|:$|error' "$logs/test_prefill_$t.log" | cut -c1-150 | head -40
 done
-echo "== pp512 walls (CUDA events, ms): $(grep -h 'prefill profile' "$logs/profile512.txt" | awk '{printf "%s ", $6}')"
+echo "== pp512 per call (host clock):"; grep -h 'prefill timing' "$logs/timing.txt" | cut -c1-120
 echo "== profile pp512 (last run)"; awk '/prefill profile/{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$logs/profile512.txt"
 echo; cat "$out/bench.txt"
 echo

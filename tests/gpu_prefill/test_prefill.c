@@ -3,7 +3,8 @@
  * (rel L2 <= 1e-2 over the rows compared; the same argmax on every row whose
  * reference top-1 minus top-2 gap exceeds 0.1 x the row's standard deviation):
  *   vs CPU      GPU prefill(L) against the CPU oracle's prefill(L), for each
- *               length; again in two calls (the second at pos > 0); again in
+ *               length; repeated twice (CUDA-graph capture, then replay: same
+ *               result to 1e-5); in two calls (the second at pos > 0); in
  *               pieces of 100 tokens (MEGADELTA_PREFILL_PIECE) when L > 100
  *   vs HF       (--fixtures) prefill of each fixture's tokens against the
  *               transformers references
@@ -82,6 +83,19 @@ static void check_vs_cpu(md_model_t *m, int L, uint64_t seed) {
         CHECK_OK(md_session_prefill(sg, tok, L, out, R));
         snprintf(what, sizeof what, "prefill(%d), last %d rows, vs CPU", L, R);
         judge(what, out, ref, R, V);
+        { /* the same call twice more: captured into a CUDA graph, then replayed */
+            float *again = malloc((size_t)R * V * sizeof *again);
+            for (int k = 0; k < 2; k++) {
+                CHECK_OK(md_session_reset(sg));
+                memset(again, 0, (size_t)R * V * sizeof *again);
+                CHECK_OK(md_session_prefill(sg, tok, L, again, R));
+                md_logits_cmp c = md_compare_logits(again, out, R, V, 0.1);
+                fprintf(stderr, "  %-52s rel L2 %.3e %s\n", k ? "  repeated (graph replay) vs first" : "  repeated (graph capture) vs first",
+                        c.rel_l2, c.rel_l2 <= 1e-5 ? "ok" : "FAIL");
+                CHECK_MSG(c.rel_l2 <= 1e-5, "repeated prefill(%d) differs: rel L2 %.3e", L, c.rel_l2);
+            }
+            free(again);
+        }
         if (L >= 2) { /* two calls: the second starts at pos = a */
             const int a = L / 3 > 0 ? L / 3 : 1;
             CHECK_OK(md_session_reset(sg));

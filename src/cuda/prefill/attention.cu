@@ -251,7 +251,11 @@ template <int D>
 static md_status attn_launch(const md_attn_args *a, int stages, cudaStream_t stream) {
     constexpr int BN = attn_cfg<D>::BN;
     const size_t smem = attn_smem<D, BN>::bytes(stages);
-    MD_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<D, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    static size_t smem_set = 0; /* per instantiation: the attribute is set once, not per launch */
+    if (smem > smem_set) {
+        MD_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<D, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        smem_set = smem;
+    }
     const int max_split = split_count<D>(a);
     const dim3 grid(max_split, md_div_up((unsigned)a->m, BM), a->Hq);
     md_status st = md_cuda_launch("attention_kernel", attention_kernel<D, BN>, grid, dim3(128), smem, stream, *a, stages);

@@ -162,7 +162,11 @@ __global__ void __launch_bounds__(256) delta_out_kernel(md_delta_args a) {
 template <int DK, int DV>
 static md_status out_launch(const md_delta_args *a, cudaStream_t stream) {
     const size_t smem = out_smem<DK, DV>::bytes;
-    MD_CUDA_CHECK(cudaFuncSetAttribute(delta_out_kernel<DK, DV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    static size_t smem_set = 0; /* per instantiation: the attribute is set once, not per launch */
+    if (smem > smem_set) {
+        MD_CUDA_CHECK(cudaFuncSetAttribute(delta_out_kernel<DK, DV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        smem_set = smem;
+    }
     return md_cuda_launch("delta_out_kernel", delta_out_kernel<DK, DV>, dim3(a->n_chunks, a->Hv), dim3(256), smem, stream, *a);
 }
 

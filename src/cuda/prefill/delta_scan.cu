@@ -154,7 +154,11 @@ __global__ void __launch_bounds__(128, 1) delta_scan_kernel(md_delta_args a) {
 template <int DK, int DV>
 static md_status scan_launch(const md_delta_args *a, cudaStream_t stream) {
     const size_t smem = scan_smem<DK>::bytes;
-    MD_CUDA_CHECK(cudaFuncSetAttribute(delta_scan_kernel<DK, DV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    static size_t smem_set = 0; /* per instantiation: the attribute is set once, not per launch */
+    if (smem > smem_set) {
+        MD_CUDA_CHECK(cudaFuncSetAttribute(delta_scan_kernel<DK, DV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        smem_set = smem;
+    }
     return md_cuda_launch("delta_scan_kernel", delta_scan_kernel<DK, DV>, dim3(a->Hv * (DV / SL)), dim3(128), smem, stream, *a);
 }
 

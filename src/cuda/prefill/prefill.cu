@@ -16,14 +16,17 @@
  * prompt through the decode megakernel one token at a time: slow, exact.
  *
  * Environment: MEGADELTA_PREFILL_PIECE=N  tokens per piece (default 4096)
+ *              MEGADELTA_PREFILL_GRAPH=0  no CUDA-graph replay of repeated calls
  *              MEGADELTA_PREFILL_W16_STREAM=1 convert weights per layer (as when
  *                                         the fp16 copies do not fit)
- *              MEGADELTA_PREFILL_PROFILE=1 per-op times of each call on stderr
+ *              MEGADELTA_PREFILL_PROFILE=1 per-op times of each call on stderr (no graphs)
+ *              MEGADELTA_PREFILL_PROFILE=2 host enqueue / total time of each call
  *              MEGADELTA_PREFILL_STEPS=1  force the token-by-token fallback
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cuda/common.cuh"
 #include "cuda/prefill/prefill.cuh"
@@ -192,7 +195,9 @@ md_status md_prefill_init(md_session_t *s) {
     int w = d->n_in > d->n_qkv ? d->n_in : d->n_qkv;
     w = 2 * d->I > w ? 2 * d->I : w;
     p->ldp = (w + 7) / 8 * 8;
-    p->profile = env_long("MEGADELTA_PREFILL_PROFILE", 0) != 0;
+    p->timing = (int)env_long("MEGADELTA_PREFILL_PROFILE", 0);
+    p->profile = p->timing == 1;
+    p->graphs = env_long("MEGADELTA_PREFILL_GRAPH", 1) != 0 && !p->profile;
     if (!p->fast) return MD_OK;
     if (p->profile)
         for (int i = 0; i < 2 * 512; i++) MD_CUDA_CHECK(cudaEventCreate(&p->ev[i]));
@@ -206,6 +211,7 @@ void md_prefill_free(md_session_t *s) {
     struct md_prefill *p = g->pre;
     if (!p) return;
     md_cuda_gemm_free(p);
+    if (p->graph_exec) cudaGraphExecDestroy(p->graph_exec);
     cudaFree(p->scratch);
     cudaFree(p->attn_part);
     cudaFree(p->w16_pool);
@@ -240,6 +246,7 @@ static md_status ensure_scratch(md_cuda_ctx *g, struct md_prefill *p, int cap) {
     cudaFree(p->scratch);
     p->scratch = NULL;
     p->cap = 0;
+    p->graph_valid = false; /* a captured graph points into the old scratch */
     MD_CUDA_CHECK(cudaMalloc(&p->scratch, off));
     uint8_t *b = (uint8_t *)p->scratch;
     p->h = (float *)(b + o_h);
@@ -322,15 +329,7 @@ static md_status run_piece(md_cuda_ctx *g, struct md_prefill *p, const int32_t *
             a.ldp = ldp;
             a.out = p->core;
             a.tiles_per_split = md_cuda_attention_split(d->D, m, pos, d->Hq, 2 * g->sm_count);
-            const int parts = md_cuda_attention_parts(d->D, m, pos, d->Hq, a.tiles_per_split);
-            if (parts > p->attn_max_parts) {
-                cudaFree(p->attn_part);
-                p->attn_part = NULL;
-                p->attn_max_parts = 0;
-                MD_CUDA_CHECK(cudaMalloc(&p->attn_part, (size_t)parts * MD_PF_CHUNK * (d->D + 2) * sizeof(float)));
-                p->attn_max_parts = parts;
-            }
-            a.part = p->attn_part;
+            a.part = p->attn_part; /* sized by ensure_attn_parts */
             STEP(OP_ATTN, md_cuda_attention(&a, d->D, p->attn_stages, stream));
             STEP(OP_GEMM_O, md_cuda_gemm(p, p->core, d->qd, W->w_o, false, p->h, H, true, m, H, d->qd, stream));
         }
@@ -355,6 +354,33 @@ static md_status run_piece(md_cuda_ctx *g, struct md_prefill *p, const int32_t *
     return MD_OK;
 }
 
+/* Split-KV partials for every piece of a call (allocated before any capture). */
+static md_status ensure_attn_parts(md_cuda_ctx *g, struct md_prefill *p, int n, int pos, int piece) {
+    const md_cuda_dims *d = &g->dims;
+    if (d->n_full == 0) return MD_OK;
+    int need = 0;
+    for (int t0 = 0; t0 < n; t0 += piece) {
+        const int m = n - t0 < piece ? n - t0 : piece;
+        const int tps = md_cuda_attention_split(d->D, m, pos + t0, d->Hq, 2 * g->sm_count);
+        const int parts = md_cuda_attention_parts(d->D, m, pos + t0, d->Hq, tps);
+        need = parts > need ? parts : need;
+    }
+    if (need <= p->attn_max_parts) return MD_OK;
+    cudaFree(p->attn_part);
+    p->attn_part = NULL;
+    p->attn_max_parts = 0;
+    p->graph_valid = false;
+    MD_CUDA_CHECK(cudaMalloc(&p->attn_part, (size_t)need * MD_PF_CHUNK * (d->D + 2) * sizeof(float)));
+    p->attn_max_parts = need;
+    return MD_OK;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 /* The fallback: one decode step per token. */
 static md_status run_steps(md_session_t *s, const int32_t *tokens, int n, float *d_logits, int n_rows) {
     md_cuda_ctx *g = md_cuda_of(s);
@@ -367,22 +393,9 @@ static md_status run_steps(md_session_t *s, const int32_t *tokens, int n, float 
     return MD_OK;
 }
 
-md_status md_prefill_run(md_session_t *s, const int32_t *tokens, int n, float *d_logits, int n_rows) {
+/* Every piece of the call, launched on the stream (or captured). */
+static md_status run_pieces(md_session_t *s, struct md_prefill *p, int n, float *d_logits, int n_rows, int piece) {
     md_cuda_ctx *g = md_cuda_of(s);
-    struct md_prefill *p = g->pre;
-    if (n <= 0) return MD_OK;
-    if (!d_logits) n_rows = 0;
-    if (!p->fast) return run_steps(s, tokens, n, d_logits, n_rows);
-    const int piece = n < p->piece ? n : p->piece;
-    md_status st = ensure_scratch(g, p, piece);
-    if (st != MD_OK) return st;
-    cudaEvent_t e0 = NULL, e1 = NULL;
-    if (p->profile) {
-        MD_CUDA_CHECK(cudaEventCreate(&e0));
-        MD_CUDA_CHECK(cudaEventCreate(&e1));
-        MD_CUDA_CHECK(cudaEventRecord(e0, g->stream));
-    }
-    MD_CUDA_CHECK(cudaMemcpyAsync(g->d_tokens, tokens, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice, g->stream));
     const int first_row = n - n_rows; /* token index of logits row 0 */
     for (int t0 = 0; t0 < n; t0 += piece) {
         const int m = n - t0 < piece ? n - t0 : piece;
@@ -392,9 +405,64 @@ md_status md_prefill_run(md_session_t *s, const int32_t *tokens, int n, float *d
             row0 = first_row > t0 ? first_row - t0 : 0;
             dl = d_logits + (size_t)(t0 + row0 - first_row) * g->dims.vocab;
         }
-        if ((st = run_piece(g, p, g->d_tokens + t0, m, s->pos + t0, row0, dl)) != MD_OK) return st;
+        md_status st = run_piece(g, p, g->d_tokens + t0, m, s->pos + t0, row0, dl);
+        if (st != MD_OK) return st;
         if ((st = prof_collect(p)) != MD_OK) return st;
     }
+    return MD_OK;
+}
+
+md_status md_prefill_run(md_session_t *s, const int32_t *tokens, int n, float *d_logits, int n_rows) {
+    md_cuda_ctx *g = md_cuda_of(s);
+    struct md_prefill *p = g->pre;
+    if (n <= 0) return MD_OK;
+    if (!d_logits) n_rows = 0;
+    if (!p->fast) return run_steps(s, tokens, n, d_logits, n_rows);
+    const double h0 = now_ms();
+    const int piece = n < p->piece ? n : p->piece;
+    md_status st = ensure_scratch(g, p, piece);
+    if (st == MD_OK) st = ensure_attn_parts(g, p, n, s->pos, piece);
+    if (st != MD_OK) return st;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    if (p->profile) {
+        MD_CUDA_CHECK(cudaEventCreate(&e0));
+        MD_CUDA_CHECK(cudaEventCreate(&e1));
+        MD_CUDA_CHECK(cudaEventRecord(e0, g->stream));
+    }
+    MD_CUDA_CHECK(cudaMemcpyAsync(g->d_tokens, tokens, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice, g->stream));
+    const long long key[4] = {n, s->pos, n_rows, (long long)(uintptr_t)d_logits};
+    const bool same_as_graph = p->graph_valid && !memcmp(key, p->graph_key, sizeof key);
+    const bool same_as_last = p->last_valid && !memcmp(key, p->last_key, sizeof key);
+    memcpy(p->last_key, key, sizeof key);
+    p->last_valid = true;
+    const char *path = "eager";
+    if (p->graphs && same_as_graph) {
+        path = "graph replay";
+        MD_CUDA_CHECK(cudaGraphLaunch(p->graph_exec, g->stream));
+    } else if (p->graphs && same_as_last) {
+        path = "graph capture";
+        cudaGraph_t graph = NULL;
+        MD_CUDA_CHECK(cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeRelaxed));
+        st = run_pieces(s, p, n, d_logits, n_rows, piece);
+        cudaError_t e = cudaStreamEndCapture(g->stream, &graph);
+        if (st != MD_OK) {
+            if (graph) cudaGraphDestroy(graph);
+            return st;
+        }
+        MD_CUDA_CHECK(e);
+        if (p->graph_exec) cudaGraphExecDestroy(p->graph_exec);
+        p->graph_exec = NULL;
+        p->graph_valid = false;
+        e = cudaGraphInstantiate(&p->graph_exec, graph, 0);
+        cudaGraphDestroy(graph);
+        MD_CUDA_CHECK(e);
+        memcpy(p->graph_key, key, sizeof key);
+        p->graph_valid = true;
+        MD_CUDA_CHECK(cudaGraphLaunch(p->graph_exec, g->stream));
+    } else if ((st = run_pieces(s, p, n, d_logits, n_rows, piece)) != MD_OK) {
+        return st;
+    }
+    const double h1 = now_ms();
     if (p->profile) {
         MD_CUDA_CHECK(cudaEventRecord(e1, g->stream));
         MD_CUDA_CHECK(cudaEventSynchronize(e1));
@@ -405,5 +473,8 @@ md_status md_prefill_run(md_session_t *s, const int32_t *tokens, int n, float *d
         cudaEventDestroy(e1);
     }
     MD_CUDA_CHECK(cudaStreamSynchronize(g->stream));
+    if (p->timing == 2)
+        fprintf(stderr, "prefill timing: %d tokens at pos %d, %s: host enqueue %.3f ms, total %.3f ms\n", n, s->pos, path, h1 - h0,
+                now_ms() - h0);
     return MD_OK;
 }

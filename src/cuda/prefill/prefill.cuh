@@ -100,8 +100,17 @@ struct md_prefill {
     size_t ws_bytes;
     md_gemm_plan plans[MD_PF_MAX_PLANS];
     unsigned long long plan_clock;
-    /* profiling (MEGADELTA_PREFILL_PROFILE=1): per-op time of the last run */
+    /* graph cache: a call with the same (n, pos, rows, logits buffer) as the
+     * previous one is captured into a CUDA graph; the next such call replays
+     * it (one launch instead of ~10 per layer). Off with MEGADELTA_PREFILL_GRAPH=0. */
+    bool graphs;
+    cudaGraphExec_t graph_exec;
+    long long graph_key[4], last_key[4];
+    bool graph_valid, last_valid;
+    /* profiling (MEGADELTA_PREFILL_PROFILE=1: per-op CUDA-event times, no
+     * graphs; =2: host enqueue and total time per call) */
     bool profile;
+    int timing;
     cudaEvent_t ev[2 * 512];
     int n_ev;
     int ev_op[512];
