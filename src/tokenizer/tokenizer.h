@@ -1,6 +1,7 @@
 /*
  * tokenizer.h — the tokenizer object shared by the files of src/tokenizer/:
- * load.c fills it from tokenizer.json, encode.c runs the pipeline
+ * load.c fills it from tokenizer.json (json_scan.c reads the bulk vocabulary
+ * and merges, cJSON the rest), encode.c runs the pipeline
  * (added tokens -> NFC -> regex split -> byte-level BPE), decode.c maps ids
  * back to text. Internal; the public API is in megadelta.h.
  *
