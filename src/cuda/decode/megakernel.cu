@@ -369,20 +369,32 @@ __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const 
     }
 }
 
-/* conv + SiLU on a qkv channel (shifting the conv window), or the raw z/b/a value. */
+/* conv + SiLU on a qkv channel (shifting the conv window), or the raw z/b/a
+ * value. With the window in shared memory (pre_ok) the epilogue touches no
+ * global memory: the shifted windows go back to conv_state after the rows
+ * (md_in_writeback), off the path to the next phase. */
 __device__ __forceinline__ float md_in_epilogue(const md_decode_params &p, const md_consumer &c, const md_cuda_layer *L, int row,
                                                int row0, float u) {
     const md_cuda_dims &d = p.d;
     if (row >= d.cd) return u;
     const int K = d.K;
-    float *win = p.conv_state + ((size_t)L->slot * d.cd + row) * (K - 1);
-    const float *pw = c.pre + (row - row0) * (2 * K - 1);
-    const float *cw = c.pre_ok ? pw : win, *wc = c.pre_ok ? pw + K - 1 : L->conv_w + (size_t)row * K;
+    float *win = c.pre_ok ? c.pre + (row - row0) * (2 * K - 1) : p.conv_state + ((size_t)L->slot * d.cd + row) * (K - 1);
+    const float *wc = c.pre_ok ? win + K - 1 : L->conv_w + (size_t)row * K;
     float acc = wc[K - 1] * u;
-    for (int j = 0; j < K - 1; j++) acc += wc[j] * cw[j];
-    for (int j = 0; j + 1 < K - 1; j++) win[j] = cw[j + 1];
+    for (int j = 0; j < K - 1; j++) acc += wc[j] * win[j];
+    for (int j = 0; j + 1 < K - 1; j++) win[j] = win[j + 1];
     if (K > 1) win[K - 2] = u;
     return acc / (1.0f + expf(-acc));
+}
+
+/* The updated conv windows of this CTA's rows, from shared memory to conv_state. */
+__device__ void md_in_writeback(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
+    if (!c.pre_ok) return;
+    const md_cuda_dims &d = p.d;
+    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
+    const int end = rows.end < d.cd ? rows.end : d.cd, n = end > rows.begin ? end - rows.begin : 0, K1 = d.K - 1;
+    float *dst = p.conv_state + ((size_t)L->slot * d.cd + rows.begin) * K1;
+    for (int i = c.tid; i < n * K1; i += NCT) dst[i] = c.pre[(i / K1) * (2 * d.K - 1) + i % K1];
 }
 
 /* The recurrence, split by value columns: item (head h, slice) owns columns
@@ -549,17 +561,15 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         const int j0 = ch * chunk, j1 = j0 + chunk < npos ? j0 + chunk : npos;
         for (int hh = c.w; hh < group; hh += NCW)
             md_head_norm_rope(p, p.mix + (size_t)(kvh * group + hh) * 2 * D, tag_in, L->q_norm, sq + hh * D, pos, scale, c.lane, layer);
-        if (pos >= j0 && pos < j1 && c.w == NCW - 1) { /* append this token's k, v */
-            float *kt = sml + 2 * group;   /* [D] scratch after the stats */
-            md_head_norm_rope(p, p.mix + 2 * d.qd + kvh * D, tag_in, L->k_norm, kt, pos, 1.0f, c.lane, layer);
-            __nv_bfloat16 *kd = p.k_cache + cache_off + (size_t)pos * d.kvd + kvh * D;
-            __nv_bfloat16 *vd = p.v_cache + cache_off + (size_t)pos * d.kvd + kvh * D;
-            float *vt = kt + D;           /* [D] this token's value */
-            md_ll_read(p.mix + 2 * d.qd + d.kvd + kvh * D, D, tag_in, vt, c.lane, 32, p, layer, MD_PH_MIX);
-            for (int i = c.lane; i < D; i += 32) {
-                kd[i] = __float2bfloat16(kt[i]);
-                vd[i] = __float2bfloat16(vt[i]);
-            }
+        if (pos >= j0 && pos < j1 && c.w >= NCW - 2) { /* append this token's k (last warp) and v (the one before) */
+            float *kt = sml + 2 * group + (c.w == NCW - 1 ? 0 : D); /* [D] scratch after the stats */
+            const size_t at = cache_off + (size_t)pos * d.kvd + kvh * D;
+            if (c.w == NCW - 1)
+                md_head_norm_rope(p, p.mix + 2 * d.qd + kvh * D, tag_in, L->k_norm, kt, pos, 1.0f, c.lane, layer);
+            else
+                md_ll_read(p.mix + 2 * d.qd + d.kvd + kvh * D, D, tag_in, kt, c.lane, 32, p, layer, MD_PH_MIX);
+            __nv_bfloat16 *dst = (c.w == NCW - 1 ? p.k_cache : p.v_cache) + at;
+            for (int i = c.lane; i < D; i += 32) dst[i] = __float2bfloat16(kt[i]);
             __threadfence();
         }
         __threadfence(); /* acquire: cache rows appended by other CTAs in earlier steps */
@@ -783,8 +793,11 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         if (L->full)
             md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_ll_store(p.mix + r, v, t_in); });
         else
+        {
             md_consume_rows(p, c, s, layer, MD_PH_MIX_IN,
                             [&](int r, float v, float) { md_ll_store(p.mix + r, md_in_epilogue(p, c, L, r, in_row0, v), t_in); });
+            md_in_writeback(p, c, L, s);
+        }
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_IN)) return;
         /* recurrence / attention (the waits are inside) */
