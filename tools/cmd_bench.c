@@ -3,7 +3,12 @@
  * pp<N>: one prefill of N random tokens from an empty context, timed.
  * tg<N>: N greedy decode steps from an empty context, each argmax fed back.
  * Every test runs once as warm-up, then -r times; the table shows mean ± sd
- * of tokens per second over the repetitions.
+ * of tokens per second over the repetitions. On a GPU it also shows energy
+ * (NVML's counter over a window of at least 2 s, the test repeated as needed:
+ * average power and tokens per joule) and, for tg, the fraction of the memory
+ * roofline: bytes a decode step must move (weights, recurrent state read and
+ * written, KV cache read; md_model_decode_bytes) x tokens/s over the device
+ * bandwidth measured by a device-to-device copy at start-up.
  */
 #include <math.h>
 #include <stdio.h>
@@ -55,21 +60,52 @@ static double run_pp(md_session_t *s, int32_t *toks, int n, int vocab, uint64_t 
     return st == MD_OK ? n / dt : -1;
 }
 
-static double run_tg(md_session_t *s, int n, int vocab, uint64_t *rng) {
+static double run_tg(md_session_t *s, int32_t *toks, int n, int vocab, uint64_t *rng) {
+    (void)toks;
     if (md_session_reset(s) != MD_OK) return -1;
     double secs = 0;
     md_status st = md_session_generate_argmax(s, (int32_t)(next_rand(rng) % (uint64_t)vocab), n, NULL, &secs);
     return st == MD_OK ? n / secs : -1;
 }
 
+/* Energy of repeated runs over >= 2 s; watts/tok_per_j stay < 0 when NVML is absent. */
+typedef struct energy {
+    double watts, tok_per_j;
+} energy;
+
+typedef double (*run_fn)(md_session_t *s, int32_t *toks, int n, int vocab, uint64_t *rng);
+
+static energy measure_energy(md_energy_meter_t *meter, run_fn run, md_session_t *s, int32_t *toks, int n, int vocab,
+                             uint64_t *rng) {
+    energy e = {-1, -1};
+    double j0, j1;
+    if (!meter || md_energy_meter_read(meter, &j0, NULL) != MD_OK) return e;
+    const double t0 = cli_now();
+    long tokens = 0;
+    do {
+        if (run(s, toks, n, vocab, rng) < 0) return e;
+        tokens += n;
+    } while (cli_now() - t0 < 2.0);
+    const double dt = cli_now() - t0;
+    if (md_energy_meter_read(meter, &j1, NULL) != MD_OK || j1 <= j0) return e;
+    e.watts = (j1 - j0) / dt;
+    e.tok_per_j = tokens / (j1 - j0);
+    return e;
+}
+
 static void print_row(bool json, const char *model, const md_model_info *in, const char *backend, const char *test,
-                      stats st, int reps) {
+                      stats st, int reps, energy en, double roofline) {
+    char w[32] = "n/a", tj[32] = "n/a", rf[32] = "n/a";
+    if (en.watts >= 0) snprintf(w, sizeof w, "%.0f", en.watts), snprintf(tj, sizeof tj, "%.2f", en.tok_per_j);
+    if (roofline >= 0) snprintf(rf, sizeof rf, "%.1f%%", 100 * roofline);
     if (json) {
         printf("{\"model\": \"%s\", \"params\": %lld, \"backend\": \"%s\", \"test\": \"%s\", \"tokens_per_second\": %.3f, "
-               "\"stddev\": %.3f, \"repetitions\": %d}\n",
-               model, (long long)in->n_params, backend, test, st.mean, st.sd, reps);
+               "\"stddev\": %.3f, \"repetitions\": %d, \"watts\": %s, \"tokens_per_joule\": %s, \"roofline_fraction\": %s}\n",
+               model, (long long)in->n_params, backend, test, st.mean, st.sd, reps, en.watts >= 0 ? w : "null",
+               en.watts >= 0 ? tj : "null", roofline >= 0 ? rf : "null");
     } else {
-        printf("| %-24s | %9.1f M | %-7s | %-8s | %12.1f ± %8.1f |\n", model, in->n_params / 1e6, backend, test, st.mean, st.sd);
+        printf("| %-24s | %9.1f M | %-7s | %-8s | %12.1f ± %8.1f | %6s | %6s | %8s |\n", model, in->n_params / 1e6, backend, test,
+               st.mean, st.sd, w, tj, rf);
     }
     fflush(stdout);
 }
@@ -115,6 +151,7 @@ int cmd_bench(int argc, char **argv) {
     md_model_t *model = NULL;
     md_session_t *s = NULL;
     int32_t *toks = NULL;
+    md_energy_meter_t *meter = NULL;
     int rc = 1;
     md_status st = md_model_load(dir, &model);
     if (st != MD_OK) return cli_fail("loading the model", st);
@@ -168,10 +205,24 @@ int cmd_bench(int argc, char **argv) {
         cli_error("out of memory");
         goto done;
     }
+    md_gpu_info gi;
+    const bool gpu = md_session_gpu_info(s, &gi) == MD_OK;
+    if (gpu) {
+        if (md_energy_meter_open(0, &meter) != MD_OK) meter = NULL;
+        if (json)
+            printf("{\"device\": \"%s\", \"sm_count\": %d, \"compute_capability\": \"%d.%d\", \"sm_clock_mhz\": %d, "
+                   "\"mem_clock_mhz\": %d, \"bandwidth_gbs\": %.1f}\n",
+                   gi.name, gi.sm_count, gi.cc_major, gi.cc_minor, gi.sm_clock_mhz, gi.mem_clock_mhz, gi.mem_bandwidth_gbs);
+        else
+            printf("device: %s, %d SMs, compute %d.%d, clocks SM %d MHz / memory %d MHz, measured bandwidth %.0f GB/s%s\n\n",
+                   gi.name, gi.sm_count, gi.cc_major, gi.cc_minor, gi.sm_clock_mhz, gi.mem_clock_mhz, gi.mem_bandwidth_gbs,
+                   meter ? "" : " (NVML n/a: no energy)");
+    }
     if (!json) {
-        printf("| %-24s | %11s | %-7s | %-8s | %23s |\n", "model", "params", "backend", "test", "t/s");
-        printf("| %.24s | %.11s | %.7s | %.8s | %.23s |\n", "------------------------", "-----------", "-------",
-               "--------", "-----------------------");
+        printf("| %-24s | %11s | %-7s | %-8s | %23s | %6s | %6s | %8s |\n", "model", "params", "backend", "test", "t/s", "W", "tok/J",
+               "roofline");
+        printf("| %.24s | %.11s | %.7s | %.8s | %.23s | %.6s | %.6s | %.8s |\n", "------------------------", "-----------", "-------",
+               "--------", "-----------------------", "------", "------", "--------");
     }
     uint64_t rng = seed ? seed : 1;
     char test[32];
@@ -180,14 +231,23 @@ int cmd_bench(int argc, char **argv) {
         for (int r = 0; r < reps; r++)
             if ((tps[r] = run_pp(s, toks, pp[k], in->vocab_size, &rng)) < 0) goto bench_fail;
         snprintf(test, sizeof test, "pp%d", pp[k]);
-        print_row(json, model_name, in, backend, test, summarize(tps, reps), reps);
+        const energy en = measure_energy(meter, run_pp, s, toks, pp[k], in->vocab_size, &rng);
+        print_row(json, model_name, in, backend, test, summarize(tps, reps), reps, en, -1);
     }
     if (n_gen > 0) {
-        if (run_tg(s, n_gen, in->vocab_size, &rng) < 0) goto bench_fail;
+        if (run_tg(s, toks, n_gen, in->vocab_size, &rng) < 0) goto bench_fail;
         for (int r = 0; r < reps; r++)
-            if ((tps[r] = run_tg(s, n_gen, in->vocab_size, &rng)) < 0) goto bench_fail;
+            if ((tps[r] = run_tg(s, toks, n_gen, in->vocab_size, &rng)) < 0) goto bench_fail;
         snprintf(test, sizeof test, "tg%d", n_gen);
-        print_row(json, model_name, in, backend, test, summarize(tps, reps), reps);
+        const stats tg = summarize(tps, reps);
+        double roofline = -1;
+        if (gpu && gi.mem_bandwidth_gbs > 0) {
+            double bytes = 0; /* the mean over the positions the test decodes at */
+            for (int i = 0; i < n_gen; i++) bytes += md_model_decode_bytes(model, i);
+            roofline = bytes / n_gen * tg.mean / (gi.mem_bandwidth_gbs * 1e9);
+        }
+        const energy en = measure_energy(meter, run_tg, s, toks, n_gen, in->vocab_size, &rng);
+        print_row(json, model_name, in, backend, test, tg, reps, en, roofline);
     }
     free(tps);
     rc = 0;
@@ -196,6 +256,7 @@ bench_fail:
     free(tps);
     cli_fail("benchmark run", MD_ERR_DEVICE);
 done:
+    md_energy_meter_free(meter);
     free(toks);
     md_session_free(s);
     md_model_free(model);

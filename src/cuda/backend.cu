@@ -328,11 +328,10 @@ static md_status cuda_prefill(md_session_t *s, const int32_t *tokens, int n, flo
     md_status st = ensure_logits(g, n_rows > 1 ? n_rows : 1);
     if (st != MD_OK) return st;
     if ((st = md_prefill_run(s, tokens, n, logits ? g->d_logits : NULL, logits ? n_rows : 0)) != MD_OK) return st;
-    if (logits) {
+    if (logits)
         MD_CUDA_CHECK(cudaMemcpyAsync(logits, g->d_logits, (size_t)n_rows * g->dims.vocab * sizeof(float),
                                       cudaMemcpyDeviceToHost, g->stream));
-        MD_CUDA_CHECK(cudaStreamSynchronize(g->stream));
-    }
+    MD_CUDA_CHECK(cudaStreamSynchronize(g->stream)); /* the state is complete when prefill returns */
     return MD_OK;
 }
 
