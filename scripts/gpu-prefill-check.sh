@@ -81,6 +81,7 @@ if [ "$mode" = full ]; then
 fi
 
 echo "== op tests"; grep -hE 'FAIL|rel L2' "$logs"/test_prefill_ops.log 2>/dev/null | grep -E 'FAIL' | head -20
+grep -hA2 'timing m=' "$logs"/test_prefill_ops.log 2>/dev/null
 for t in tiny fixtures 08b 08b_portable; do
   [ -f "$logs/test_prefill_$t.log" ] || continue
   echo "== $t"; grep -hE 'rel L2|greedy|failed|passed|:$|error' "$logs/test_prefill_$t.log" | cut -c1-150 | head -40

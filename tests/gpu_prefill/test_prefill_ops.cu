@@ -337,6 +337,96 @@ static void test_attention(int m, int pos, int Hq, int Hkv, int D, int R) {
     cudaFree(dproj), cudaFree(dqn), cudaFree(dkn), cudaFree(dif), cudaFree(dkc), cudaFree(dvc), cudaFree(dq), cudaFree(dout);
 }
 
+/* ---------------------------------------------------------------- timings */
+
+/* Median of `reps` timed launches (CUDA events, after 3 warm-ups), in us. */
+template <typename F>
+static double time_us(F fn, int reps) {
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    for (int i = 0; i < 3; i++) fn();
+    double v[64];
+    for (int i = 0; i < reps && i < 64; i++) {
+        CK(cudaEventRecord(e0, 0));
+        fn();
+        CK(cudaEventRecord(e1, 0));
+        CK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        v[i] = ms * 1e3;
+    }
+    for (int i = 1; i < reps; i++)
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            const double t = v[j];
+            v[j] = v[j - 1], v[j - 1] = t;
+        }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    return v[reps / 2];
+}
+
+static float *dev_random(size_t n, float scale) {
+    float *h = (float *)malloc(n * 4);
+    for (size_t i = 0; i < n; i++) h[i] = scale * nrand();
+    float *d = dev_copy(h, n);
+    free(h);
+    return d;
+}
+
+/* The kernels at the Qwen3.5-0.8B shapes, one layer each (timing only). */
+static void bench_08b(int m) {
+    const int Hk = 16, Hv = 16, dk = 128, dv = 128, Kd = Hk * dk, Vd = Hv * dv, cd = 2 * Kd + Vd, ldp = 8224;
+    const int nch = (m + 63) / 64;
+    cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    float *proj = dev_random((size_t)m * ldp, 1.0f), *cw = dev_random((size_t)cd * 4, 0.5f), *cs = dev_random((size_t)cd * 3, 1.0f);
+    float *cs2 = dev_copy<float>(NULL, (size_t)cd * 3);
+    __half *qkv = dev_copy<__half>(NULL, (size_t)m * cd);
+    md_cuda_conv(proj, ldp, cw, cs, cs2, qkv, m, cd, Kd, dk, 0);
+    md_delta_args a;
+    memset(&a, 0, sizeof a);
+    a.m = m, a.n_chunks = nch, a.Hk = Hk, a.Hv = Hv, a.Kd = Kd, a.Vd = Vd, a.cd = cd, a.qkv = qkv, a.proj = proj, a.ldp = ldp;
+    a.A_log = dev_random(Hv, 0.5f), a.dt_bias = dev_random(Hv, 0.5f), a.gnorm = dev_random(dv, 1.0f), a.eps = 1e-6f;
+    a.G = dev_copy<float>(NULL, (size_t)Hv * nch * 64);
+    a.W = dev_copy<__half>(NULL, (size_t)nch * Hv * 64 * dk);
+    a.U = dev_copy<float>(NULL, (size_t)nch * Hv * 64 * dv);
+    a.S = dev_copy<__half>(NULL, (size_t)nch * Hv * dk * dv);
+    a.Vn = dev_copy<__half>(NULL, (size_t)nch * Hv * 64 * dv);
+    a.state = dev_random((size_t)Hv * dv * dk, 0.1f);
+    a.out = dev_copy<__half>(NULL, (size_t)m * Vd);
+    fprintf(stderr, "  timing m=%d (0.8B shapes, one layer, median of 21, us):\n", m);
+    fprintf(stderr, "    conv %.1f  delta prep %.1f  delta scan %.1f  delta out %.1f\n",
+            time_us([&] { md_cuda_conv(proj, ldp, cw, cs, cs2, qkv, m, cd, Kd, dk, 0); }, 21),
+            time_us([&] { md_cuda_delta_prep(&a, dk, dv, 0); }, 21), time_us([&] { md_cuda_delta_scan(&a, dk, dv, 0); }, 21),
+            time_us([&] { md_cuda_delta_out(&a, dk, dv, 0); }, 21));
+    /* attention: Hq 8, Hkv 2, D 256 */
+    const int Hq = 8, Hkv = 2, D = 256, qd = Hq * D, kvd = Hkv * D;
+    __nv_bfloat16 *q = dev_copy<__nv_bfloat16>(NULL, (size_t)m * qd), *kc = dev_copy<__nv_bfloat16>(NULL, (size_t)m * kvd);
+    __nv_bfloat16 *vc = dev_copy<__nv_bfloat16>(NULL, (size_t)m * kvd);
+    float *qn = dev_random(D, 0.3f), *inv = dev_random(32, 0.01f);
+    md_cuda_qk_norm_rope(proj, ldp, qn, qn, inv, q, kc, vc, m, 0, Hq, Hkv, D, 64, 1e-6f, 0);
+    md_attn_args at;
+    memset(&at, 0, sizeof at);
+    at.m = m, at.pos = 0, at.Hq = Hq, at.Hkv = Hkv, at.qd = qd, at.kvd = kvd, at.q = q, at.k = kc, at.v = vc, at.proj = proj, at.ldp = ldp;
+    at.out = (__half *)qkv;
+    const int stages = md_cuda_attention_stages(D, prop.sharedMemPerBlockOptin);
+    const int tps = md_cuda_attention_split(D, m, 0, Hq, 2 * prop.multiProcessorCount);
+    const int parts = md_cuda_attention_parts(D, m, 0, Hq, tps);
+    at.part = parts > 0 ? dev_copy<float>(NULL, (size_t)parts * 64 * (D + 2)) : NULL;
+    at.tiles_per_split = tps;
+    const double t_split = time_us([&] { md_cuda_attention(&at, D, stages, 0); }, 21);
+    at.tiles_per_split = 1 << 30;
+    const double t_whole = time_us([&] { md_cuda_attention(&at, D, stages, 0); }, 21);
+    fprintf(stderr, "    qk norm+rope %.1f  attention %.1f (split, %d tiles per CTA) / %.1f (unsplit)  [%.1f causal TFLOP/s]\n",
+            time_us([&] { md_cuda_qk_norm_rope(proj, ldp, qn, qn, inv, q, kc, vc, m, 0, Hq, Hkv, D, 64, 1e-6f, 0); }, 21), t_split,
+            tps < (1 << 29) ? tps : 0, t_whole, 4.0 * Hq * D * ((double)m * (m + 1) / 2) / (fmin(t_split, t_whole) * 1e-6) / 1e12);
+    CK(cudaDeviceSynchronize());
+    cudaFree(proj), cudaFree(cw), cudaFree(cs), cudaFree(cs2), cudaFree(qkv), cudaFree((void *)a.A_log), cudaFree((void *)a.dt_bias);
+    cudaFree((void *)a.gnorm), cudaFree(a.G), cudaFree(a.W), cudaFree(a.U), cudaFree(a.S), cudaFree(a.Vn), cudaFree(a.state), cudaFree(a.out);
+    cudaFree(q), cudaFree(kc), cudaFree(vc), cudaFree(qn), cudaFree(inv), cudaFree(at.part);
+}
+
 int main(void) {
     const int lens[] = {1, 63, 64, 65, 200};
     const int heads[][4] = {{2, 2, 128, 128}, {2, 4, 32, 64}, {4, 4, 32, 32}, {1, 2, 64, 128}, {2, 4, 128, 128}};
@@ -354,5 +444,7 @@ int main(void) {
             for (size_t i = 0; i < sizeof lens / sizeof *lens; i++)
                 test_attention(lens[i], apos[p], attn[c][0], attn[c][1], attn[c][2], attn[c][3]);
     test_attention(700, 100, 8, 2, 256, 64);
+    bench_08b(512);
+    bench_08b(4096);
     return md_test_finish("test_prefill_ops");
 }

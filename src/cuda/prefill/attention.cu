@@ -4,7 +4,9 @@
  *   o_t = sum_{j <= p_t} softmax_j(q_t . k_j / sqrt(D)) v_j,   p_t = pos + t
  *   out_t = bf16(o_t * sigmoid(gate_t))
  * One CTA per (64-query tile, query head, split of the K/V range), heaviest
- * tiles first; 4 warps, warp w owns query rows 16w..16w+15. A query tile
+ * tiles first; 8 warps: warp w owns query rows 16(w%4)..+15 and output dims
+ * [(w/4) D/2, (w/4+1) D/2) (both halves compute the row's scores, which
+ * halves the o registers and doubles the warps hiding latency). A query tile
  * whose K/V range spans more than tiles_per_split tiles is split over CTAs
  * (short prompts would otherwise leave most SMs idle behind the last tile):
  * each split writes its unnormalised o with its row max and sum, and
@@ -39,14 +41,15 @@ struct attn_cfg {
 };
 
 template <int D, int BN>
-__global__ void __launch_bounds__(128) attention_kernel(md_attn_args a, int stages) {
+__global__ void __launch_bounds__(256) attention_kernel(md_attn_args a, int stages) {
+    constexpr int NT = 256, DH = D / 2;
     typedef attn_smem<D, BN> L;
     constexpr int LD = L::LD;
     extern __shared__ __align__(16) uint8_t smem[];
     bf16 *sQ = reinterpret_cast<bf16 *>(smem);
     bf16 *sK = reinterpret_cast<bf16 *>(smem + L::q_bytes);
     bf16 *sV = reinterpret_cast<bf16 *>(smem + L::q_bytes + (size_t)stages * L::kv_bytes);
-    const int tid = threadIdx.x, w = tid >> 5, lane = tid & 31, g = lane >> 2, q = lane & 3;
+    const int tid = threadIdx.x, w = (tid >> 5) & 3, half = tid >> 7, c0 = half * DH, lane = tid & 31, g = lane >> 2, q = lane & 3;
     const int split = blockIdx.x, qt = gridDim.y - 1 - blockIdx.y, h = blockIdx.z;
     const int kvh = h / (a.Hq / a.Hkv);
     const int t0 = qt * BM, validq = min(BM, a.m - t0);
@@ -57,11 +60,11 @@ __global__ void __launch_bounds__(128) attention_kernel(md_attn_args a, int stag
     const int j_begin = split * a.tiles_per_split, j_end = min(n_all, j_begin + a.tiles_per_split);
     const bf16 *kbase = a.k + kvh * D, *vbase = a.v + kvh * D;
 
-    md_tile_load(sQ, LD, a.q + (size_t)t0 * a.qd + h * D, a.qd, BM, D, validq, tid, 128);
+    md_tile_load(sQ, LD, a.q + (size_t)t0 * a.qd + h * D, a.qd, BM, D, validq, tid, NT);
     auto load_kv = [&](int j, int st) {
         const int valid = min(BN, n_kv - j * BN);
-        md_tile_load(sK + (size_t)st * BN * LD, LD, kbase + (size_t)j * BN * a.kvd, a.kvd, BN, D, valid, tid, 128);
-        md_tile_load(sV + (size_t)st * BN * LD, LD, vbase + (size_t)j * BN * a.kvd, a.kvd, BN, D, valid, tid, 128);
+        md_tile_load(sK + (size_t)st * BN * LD, LD, kbase + (size_t)j * BN * a.kvd, a.kvd, BN, D, valid, tid, NT);
+        md_tile_load(sV + (size_t)st * BN * LD, LD, vbase + (size_t)j * BN * a.kvd, a.kvd, BN, D, valid, tid, NT);
     };
     load_kv(j_begin, 0);
     md_cp_async_commit();
@@ -70,9 +73,9 @@ __global__ void __launch_bounds__(128) attention_kernel(md_attn_args a, int stag
     const int qp0 = a.pos + t0 + 16 * w + g, qp1 = qp0 + 8;
     const int warp_last = a.pos + t0 + 16 * w + 15;
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
-    float o[D / 8][4];
+    float o[DH / 8][4];
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    for (int i = 0; i < DH / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
 
     for (int j = j_begin; j < j_end; j++) {
         const bool dbl = stages == 2;
@@ -137,7 +140,7 @@ __global__ void __launch_bounds__(128) attention_kernel(md_attn_args a, int stag
             l0 = l0 * al0 + ls0;
             l1 = l1 * al1 + ls1;
 #pragma unroll
-            for (int nt = 0; nt < D / 8; nt++) {
+            for (int nt = 0; nt < DH / 8; nt++) {
                 o[nt][0] *= al0, o[nt][1] *= al0;
                 o[nt][2] *= al1, o[nt][3] *= al1;
             }
@@ -149,9 +152,9 @@ __global__ void __launch_bounds__(128) attention_kernel(md_attn_args a, int stag
                 pa[2] = md_pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
                 pa[3] = md_pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
-                for (int np = 0; np < D / 16; np++) {
+                for (int np = 0; np < DH / 16; np++) {
                     uint32_t bfr[4];
-                    md_ldsm_b_kn(bfr, cV, LD, np * 16, kk * 16, lane);
+                    md_ldsm_b_kn(bfr, cV, LD, c0 + np * 16, kk * 16, lane);
                     md_mma(o[2 * np], pa, bfr[0], bfr[1]);
                     md_mma(o[2 * np + 1], pa, bfr[2], bfr[3]);
                 }
@@ -176,9 +179,9 @@ __global__ void __launch_bounds__(128) attention_kernel(md_attn_args a, int stag
             if (r >= validq) continue;
             float *dst = a.part + (slot * BM + r) * (D + 2);
 #pragma unroll
-            for (int nt = 0; nt < D / 8; nt++)
-                *reinterpret_cast<float2 *>(dst + nt * 8 + 2 * q) = make_float2(o[nt][2 * hf], o[nt][2 * hf + 1]);
-            if (q == 0) {
+            for (int nt = 0; nt < DH / 8; nt++)
+                *reinterpret_cast<float2 *>(dst + c0 + nt * 8 + 2 * q) = make_float2(o[nt][2 * hf], o[nt][2 * hf + 1]);
+            if (q == 0 && half == 0) {
                 dst[D] = hf ? m1 : m0;
                 dst[D + 1] = hf ? l1 : l0;
             }
@@ -193,8 +196,8 @@ __global__ void __launch_bounds__(128) attention_kernel(md_attn_args a, int stag
         const float *gate = a.proj + (size_t)(t0 + r) * a.ldp + (size_t)h * 2 * D + D;
         f16 *dst = a.out + (size_t)(t0 + r) * a.qd + h * D;
 #pragma unroll
-        for (int nt = 0; nt < D / 8; nt++) {
-            const int col = nt * 8 + 2 * q;
+        for (int nt = 0; nt < DH / 8; nt++) {
+            const int col = c0 + nt * 8 + 2 * q;
             const float2 gt = *reinterpret_cast<const float2 *>(gate + col);
             const float y0 = o[nt][2 * hf] * inv / (1.0f + expf(-gt.x));
             const float y1 = o[nt][2 * hf + 1] * inv / (1.0f + expf(-gt.y));
@@ -258,7 +261,7 @@ static md_status attn_launch(const md_attn_args *a, int stages, cudaStream_t str
     }
     const int max_split = split_count<D>(a);
     const dim3 grid(max_split, md_div_up((unsigned)a->m, BM), a->Hq);
-    md_status st = md_cuda_launch("attention_kernel", attention_kernel<D, BN>, grid, dim3(128), smem, stream, *a, stages);
+    md_status st = md_cuda_launch("attention_kernel", attention_kernel<D, BN>, grid, dim3(256), smem, stream, *a, stages);
     if (st != MD_OK || max_split <= 1) return st;
     return md_cuda_launch("attn_combine_kernel", attn_combine_kernel<D, BN>, dim3(md_div_up((unsigned)(a->m * a->Hq), 4)), dim3(128), 0,
                           stream, *a, max_split);
