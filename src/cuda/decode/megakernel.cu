@@ -224,28 +224,41 @@ __device__ __forceinline__ void md_consume_rows_reg(const md_decode_params &p, m
         md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
         if (p.trace) c.stall += clock64() - t0;
         const uint8_t *buf = c.ring + (size_t)slot * p.stage_bytes;
-        if (s.unit == 1) {
-            for (int i = c.w; i < nr; i += NR * NCW) {
+        /* The warp's results are in registers before its epilogues run, so it
+         * frees the slot first, from lane 31, which never stores: an arrive
+         * orders (release) the arriving lane's earlier global stores, and
+         * waiting for their acknowledgement cost ~0.4 us per chunk. The
+         * shuffles of the reductions have consumed every lane's reads. */
+        float va[MD_DEC_ROWS_PER_WARP_MAX], vb[MD_DEC_ROWS_PER_WARP_MAX];
+        const int step_rows = s.unit == 1 ? NR * NCW : NCW, n_units = s.unit == 1 ? nr : nr / 2;
+#pragma unroll
+        for (int m = 0; m < MD_DEC_ROWS_PER_WARP_MAX; m++) { /* fixed trip count: va, vb stay in registers */
+            const int i = c.w + m * step_rows;
+            va[m] = vb[m] = 0.0f;
+            if (i >= n_units) continue;
+            if (s.unit == 1) {
                 const int i2 = NR == 2 && i + NCW < nr ? i + NCW : i;
-                float va, vb = 0.0f;
-                md_rows_dot_reg<NV, NR>(buf + i * row_bytes, buf + i2 * row_bytes, x, c.lane, &va, &vb);
-                if (c.lane == 0) epi(r + i, va, 0.0f);
-                if (NR == 2 && c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f); /* the two epilogues run side by side */
-            }
-        } else {
-            for (int i = c.w; i < nr / 2; i += NCW) {
-                float g, u;
-                if (NR == 2) {
-                    md_rows_dot_reg<NV, NR>(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, x, c.lane, &g, &u);
-                } else {
-                    md_rows_dot_reg<NV, 1>(buf + (2 * i) * row_bytes, NULL, x, c.lane, &g, &u);
-                    md_rows_dot_reg<NV, 1>(buf + (2 * i + 1) * row_bytes, NULL, x, c.lane, &u, &u);
-                }
-                if (c.lane == 0) epi((r >> 1) + i, g, u);
+                md_rows_dot_reg<NV, NR>(buf + i * row_bytes, buf + i2 * row_bytes, x, c.lane, &va[m], &vb[m]);
+            } else if (NR == 2) {
+                md_rows_dot_reg<NV, NR>(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, x, c.lane, &va[m], &vb[m]);
+            } else {
+                md_rows_dot_reg<NV, 1>(buf + (2 * i) * row_bytes, NULL, x, c.lane, &va[m], &vb[m]);
+                md_rows_dot_reg<NV, 1>(buf + (2 * i + 1) * row_bytes, NULL, x, c.lane, &vb[m], &vb[m]);
             }
         }
-        __syncwarp();
-        if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
+        if (c.lane == 31) md_mbar_arrive(&c.empty[slot]);
+#pragma unroll
+        for (int m = 0; m < MD_DEC_ROWS_PER_WARP_MAX; m++) {
+            const int i = c.w + m * step_rows;
+            if (i >= n_units) continue;
+            if (s.unit == 1) {
+                const int i2 = NR == 2 && i + NCW < nr ? i + NCW : i;
+                if (c.lane == 0) epi(r + i, va[m], 0.0f);
+                if (NR == 2 && c.lane == 1 && i2 != i) epi(r + i2, vb[m], 0.0f);
+            } else if (c.lane == 0) {
+                epi((r >> 1) + i, va[m], vb[m]);
+            }
+        }
     }
     md_consumer_sync();
 }
@@ -271,23 +284,30 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
         md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
         if (p.trace) c.stall += clock64() - t0;
         const uint8_t *buf = c.ring + (size_t)slot * p.stage_bytes;
-        if (s.unit == 1) { /* warp w: rows w and w + NCW together */
-            for (int i = c.w; i < nr; i += 2 * NCW) {
+        /* as in md_consume_rows_reg: results first, then free the slot from lane 31, then the epilogues */
+        float va[MD_DEC_ROWS_PER_WARP_MAX], vb[MD_DEC_ROWS_PER_WARP_MAX];
+        const int step_rows = s.unit == 1 ? 2 * NCW : NCW, n_units = s.unit == 1 ? nr : nr / 2;
+#pragma unroll
+        for (int m = 0; m < MD_DEC_ROWS_PER_WARP_MAX; m++) { /* warp w: rows w and w + NCW together, or a gate/up pair */
+            const int i = c.w + m * step_rows;
+            va[m] = vb[m] = 0.0f;
+            if (i >= n_units) continue;
+            const int ia = s.unit == 1 ? i : 2 * i, ib = s.unit == 1 ? (i + NCW < nr ? i + NCW : i) : 2 * i + 1;
+            md_row_dot2(buf + ia * row_bytes, buf + ib * row_bytes, c.vec, s.cols / 8, c.lane, &va[m], &vb[m]);
+        }
+        if (c.lane == 31) md_mbar_arrive(&c.empty[slot]);
+#pragma unroll
+        for (int m = 0; m < MD_DEC_ROWS_PER_WARP_MAX; m++) {
+            const int i = c.w + m * step_rows;
+            if (i >= n_units) continue;
+            if (s.unit == 1) {
                 const int i2 = i + NCW < nr ? i + NCW : i;
-                float va, vb;
-                md_row_dot2(buf + i * row_bytes, buf + i2 * row_bytes, c.vec, s.cols / 8, c.lane, &va, &vb);
-                if (c.lane == 0) epi(r + i, va, 0.0f);
-                if (c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f);
-            }
-        } else { /* a gate/up pair per warp */
-            for (int i = c.w; i < nr / 2; i += NCW) {
-                float g, u;
-                md_row_dot2(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, c.vec, s.cols / 8, c.lane, &g, &u);
-                if (c.lane == 0) epi((r >> 1) + i, g, u);
+                if (c.lane == 0) epi(r + i, va[m], 0.0f);
+                if (c.lane == 1 && i2 != i) epi(r + i2, vb[m], 0.0f);
+            } else if (c.lane == 0) {
+                epi((r >> 1) + i, va[m], vb[m]);
             }
         }
-        __syncwarp();
-        if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
     }
     md_consumer_sync();
 }
