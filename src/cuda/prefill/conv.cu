@@ -63,15 +63,18 @@ __global__ void __launch_bounds__(128) conv_kernel(const float *proj, int ldp, c
     }
     const bool is_q = ch < Kd, is_k = ch >= Kd && ch < 2 * Kd;
     const float q_scale = rsqrtf((float)DK);
+    /* every input of this warp's tokens in flight before the first use */
+    float4 xs[CONV_PER_WARP];
+#pragma unroll
+    for (int i = 0; i < CONV_PER_WARP; i++) {
+        const int t = t_begin + i;
+        xs[i] = active && t < m ? conv_ld4(proj + (size_t)t * ldp + ch) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
 #pragma unroll
     for (int i = 0; i < CONV_PER_WARP; i++) {
         const int t = t_begin + i;
         if (t >= m) break; /* warp-uniform */
-        float u[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        if (active) {
-            const float4 x = conv_ld4(proj + (size_t)t * ldp + ch);
-            u[0] = x.x, u[1] = x.y, u[2] = x.z, u[3] = x.w;
-        }
+        const float u[4] = {xs[i].x, xs[i].y, xs[i].z, xs[i].w};
         float y[4];
         float ss = 0.0f;
 #pragma unroll
