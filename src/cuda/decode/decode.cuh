@@ -40,9 +40,6 @@ enum {
 #define MD_DEC_CONSUMER_WARPS 8
 #define MD_DEC_THREADS ((MD_DEC_CONSUMER_WARPS + 1) * 32)
 #define MD_DEC_REC_COLS 16   /* value columns per recurrence work item */
-/* Row results a consumer warp holds per ring chunk before its epilogues:
- * chunks of at most MD_DEC_ROWS_PER_WARP_MAX * 2 * 8 rows (the host sizes stages to match). */
-#define MD_DEC_ROWS_PER_WARP_MAX 4
 #define MD_DEC_ATTN_MAX_CHUNK 512
 #define MD_DEC_ATTN_MIN_CHUNK 16
 

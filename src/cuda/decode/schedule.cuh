@@ -83,12 +83,9 @@ __device__ __forceinline__ md_range md_stream_rows(const md_stream &s, int G, in
     return r;
 }
 
-/* Rows per ring chunk: as many whole units as fit in a stage, and no more
- * than the consumer warps hold results for (MD_DEC_ROWS_PER_WARP_MAX each). */
+/* Rows per ring chunk: as many whole units as fit in a stage. */
 __device__ __forceinline__ int md_chunk_rows(const md_stream &s, int stage_bytes) {
     int units = stage_bytes / (s.cols * 2 * s.unit);
-    const int cap = MD_DEC_ROWS_PER_WARP_MAX * MD_DEC_CONSUMER_WARPS * (s.unit == 1 ? 2 : 1);
-    units = units > cap ? cap : units;
     return (units < 1 ? 1 : units) * s.unit;
 }
 
