@@ -121,14 +121,6 @@ typedef struct md_consumer {
     unsigned k;            /* chunks consumed so far (mirrors the producer's k) */
 } md_consumer;
 
-/* Picks the larger logit, ties to the lower id. */
-__device__ __forceinline__ void md_better(float &bv, int &bi, float v, int i) {
-    if (v > bv || (v == bv && i < bi)) {
-        bv = v;
-        bi = i;
-    }
-}
-
 /* acc += the 8 bf16 of w times the 8 floats of xa, xb (bf16 -> fp32 is a shift). */
 __device__ __forceinline__ float md_dot8(uint4 w, float4 xa, float4 xb, float acc) {
     acc = fmaf(__uint_as_float(w.x << 16), xa.x, acc);
@@ -211,6 +203,95 @@ __device__ __forceinline__ void md_rows_dot_reg(const uint8_t *ra, const uint8_t
     if (NR == 2) *ob = md_warp_sum(sb0 + sb1);
 }
 
+/* The register path of md_consume_rows for cols == NV * 256. */
+template <int NV, int NR, typename Epi>
+__device__ __forceinline__ void md_consume_rows_reg(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer,
+                                                    int phase, Epi epi) {
+    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
+    const int rpc = md_chunk_rows(s, p.stage_bytes);
+    const size_t row_bytes = (size_t)s.cols * 2;
+    float4 x[NV][2];
+    const float4 *x4 = reinterpret_cast<const float4 *>(c.vec);
+#pragma unroll
+    for (int u = 0; u < NV; u++) {
+        x[u][0] = x4[2 * (c.lane + 32 * u)];
+        x[u][1] = x4[2 * (c.lane + 32 * u) + 1];
+    }
+    for (int r = rows.begin; r < rows.end; r += rpc, c.k++) {
+        const int nr = rows.end - r < rpc ? rows.end - r : rpc;
+        const unsigned slot = c.k % p.n_stages;
+        const long long t0 = p.trace ? clock64() : 0;
+        md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
+        if (p.trace) c.stall += clock64() - t0;
+        const uint8_t *buf = c.ring + (size_t)slot * p.stage_bytes;
+        if (s.unit == 1) {
+            for (int i = c.w; i < nr; i += NR * NCW) {
+                const int i2 = NR == 2 && i + NCW < nr ? i + NCW : i;
+                float va, vb = 0.0f;
+                md_rows_dot_reg<NV, NR>(buf + i * row_bytes, buf + i2 * row_bytes, x, c.lane, &va, &vb);
+                if (c.lane == 0) epi(r + i, va, 0.0f);
+                if (NR == 2 && c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f); /* the two epilogues run side by side */
+            }
+        } else {
+            for (int i = c.w; i < nr / 2; i += NCW) {
+                float g, u;
+                if (NR == 2) {
+                    md_rows_dot_reg<NV, NR>(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, x, c.lane, &g, &u);
+                } else {
+                    md_rows_dot_reg<NV, 1>(buf + (2 * i) * row_bytes, NULL, x, c.lane, &g, &u);
+                    md_rows_dot_reg<NV, 1>(buf + (2 * i + 1) * row_bytes, NULL, x, c.lane, &u, &u);
+                }
+                if (c.lane == 0) epi((r >> 1) + i, g, u);
+            }
+        }
+        __syncwarp();
+        if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
+    }
+    md_consumer_sync();
+}
+
+/* Consumes this CTA's chunks of a streamed phase; calls epi(row, value) for
+ * plain phases, epi(unit, gate, up) for gate/up pairs (on one lane each).
+ * Ends with a consumer barrier: the next phase overwrites c.vec, which every
+ * warp reads here. Thread 0 adds the cycles it waited for chunks to c.stall.
+ * Rows of 1024 (the 0.8B's hidden size: in-projections, gate/up, LM head,
+ * 90% of the bytes) take the register path; other widths read x from shared
+ * memory (holding 2048 floats in registers as well spilled). */
+template <typename Epi>
+__device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer,
+                                                int phase, Epi epi) {
+    if (s.cols == 1024) return md_consume_rows_reg<4, 2>(p, c, s, layer, phase, epi);
+    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
+    const int rpc = md_chunk_rows(s, p.stage_bytes);
+    const size_t row_bytes = (size_t)s.cols * 2;
+    for (int r = rows.begin; r < rows.end; r += rpc, c.k++) {
+        const int nr = rows.end - r < rpc ? rows.end - r : rpc;
+        const unsigned slot = c.k % p.n_stages;
+        const long long t0 = p.trace ? clock64() : 0;
+        md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
+        if (p.trace) c.stall += clock64() - t0;
+        const uint8_t *buf = c.ring + (size_t)slot * p.stage_bytes;
+        if (s.unit == 1) { /* warp w: rows w and w + NCW together */
+            for (int i = c.w; i < nr; i += 2 * NCW) {
+                const int i2 = i + NCW < nr ? i + NCW : i;
+                float va, vb;
+                md_row_dot2(buf + i * row_bytes, buf + i2 * row_bytes, c.vec, s.cols / 8, c.lane, &va, &vb);
+                if (c.lane == 0) epi(r + i, va, 0.0f);
+                if (c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f);
+            }
+        } else { /* a gate/up pair per warp */
+            for (int i = c.w; i < nr / 2; i += NCW) {
+                float g, u;
+                md_row_dot2(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, c.vec, s.cols / 8, c.lane, &g, &u);
+                if (c.lane == 0) epi((r >> 1) + i, g, u);
+            }
+        }
+        __syncwarp();
+        if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
+    }
+    md_consumer_sync();
+}
+
 /* Sum over all consumer threads (uses red[0..NCW]); every thread gets it. */
 __device__ __forceinline__ float md_consumer_sum(md_consumer &c, float v) {
     v = md_warp_sum(v);
@@ -229,7 +310,7 @@ __device__ __forceinline__ unsigned md_tag(const md_decode_params &p, unsigned s
 }
 
 /* vec = zero-centred RMSNorm of the tagged vector x (or of the bf16 embedding row xb). */
-__device__ __noinline__ void md_norm_to_vec(const md_decode_params &p, md_consumer &c, const unsigned long long *x, unsigned tag,
+__device__ void md_norm_to_vec(const md_decode_params &p, md_consumer &c, const unsigned long long *x, unsigned tag,
                                const __nv_bfloat16 *xb, const float *w, int layer, int phase) {
     const int n = p.d.H;
     if (xb) {
@@ -275,7 +356,7 @@ __device__ __forceinline__ void md_maybe_delay(const md_decode_params &p, md_con
 /* Loads the conv windows and taps of this CTA's in-projection rows into
  * shared memory before waiting for the input (they depend only on earlier
  * steps). Layout per row: K-1 window values, then K taps. */
-__device__ __noinline__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
+__device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
     const md_cuda_dims &d = p.d;
     const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
     const int end = rows.end < d.cd ? rows.end : d.cd;
@@ -307,7 +388,7 @@ __device__ __forceinline__ float md_in_epilogue(const md_decode_params &p, const
 }
 
 /* The updated conv windows of this CTA's rows, from shared memory to conv_state. */
-__device__ __noinline__ void md_in_writeback(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
+__device__ void md_in_writeback(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
     if (!c.pre_ok) return;
     const md_cuda_dims &d = p.d;
     const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
@@ -322,7 +403,7 @@ __device__ __noinline__ void md_in_writeback(const md_decode_params &p, md_consu
  * column is contiguous. One step: S *= decay; m = S^T k; S += k (beta (v - m))^T;
  * o = S^T q (q, k L2-normalised, q scaled by 1/sqrt(dk)). The item's state is
  * loaded before its inputs are waited for (it depends only on earlier steps). */
-__device__ __noinline__ void md_recurrence(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, unsigned tag_in,
+__device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, unsigned tag_in,
                               unsigned tag_out, int layer) {
     const md_cuda_dims &d = p.d;
     const int n_slices = d.dv / MD_DEC_REC_COLS;
@@ -405,7 +486,7 @@ __device__ __noinline__ void md_recurrence(const md_decode_params &p, md_consume
 }
 
 /* vec = gated RMSNorm of the recurrence output per value head: o / rms(o) * w * silu(z). */
-__device__ __noinline__ void md_gated_norm_to_vec(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, unsigned tag_rec,
+__device__ void md_gated_norm_to_vec(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, unsigned tag_rec,
                                      unsigned tag_in, int layer) {
     const md_cuda_dims &d = p.d;
     for (int h = c.w; h < d.Hv; h += NCW) {
@@ -427,7 +508,7 @@ __device__ __noinline__ void md_gated_norm_to_vec(const md_decode_params &p, md_
 
 /* Zero-centred RMSNorm + rotate-half RoPE of one head, from tagged raw
  * values into shared memory, by one warp; scaled by `scale`. */
-__device__ __noinline__ void md_head_norm_rope(const md_decode_params &p, const unsigned long long *raw, unsigned tag, const float *w, float *out,
+__device__ void md_head_norm_rope(const md_decode_params &p, const unsigned long long *raw, unsigned tag, const float *w, float *out,
                                   int pos, float scale, int lane, int layer) {
     const int D = p.d.D, R = p.d.R;
     md_ll_read(raw, D, tag, out, lane, 32, p, layer, MD_PH_MIX);
@@ -457,7 +538,7 @@ __device__ __noinline__ void md_head_norm_rope(const md_decode_params &p, const 
  * position normalises, rotates and appends this token's key and value; the
  * fence after that append, and the one before reading the cache, order it
  * before any later step's reads (through the tagged words in between). */
-__device__ __noinline__ void md_attention(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, int pos, unsigned tag_in,
+__device__ void md_attention(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, int pos, unsigned tag_in,
                              unsigned tag_out, int layer) {
     const md_cuda_dims &d = p.d;
     const int D = d.D, group = d.Hq / d.Hkv, G = gridDim.x;
@@ -626,10 +707,17 @@ __device__ __noinline__ void md_attention(const md_decode_params &p, md_consumer
 
 /* ---------------------------------------------------------------- LM head */
 
+/* Picks the larger logit, ties to the lower id. */
+__device__ __forceinline__ void md_better(float &bv, int &bi, float v, int i) {
+    if (v > bv || (v == bv && i < bi)) {
+        bv = v;
+        bi = i;
+    }
+}
 
 /* The LM head's end: this CTA's best row goes to the candidates; the last CTA
  * (ticket) reduces them in CTA order and publishes the next token. */
-__device__ __noinline__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, float bv, int bi, unsigned step) {
+__device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, float bv, int bi, unsigned step) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) { /* lanes 0 and 1 both ran epilogues */
         const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
@@ -665,7 +753,7 @@ __device__ __noinline__ void md_argmax_finish(const md_decode_params &p, md_cons
     md_consumer_sync();
 }
 
-/* ---------------------------------------------------------------- streamed rows */
+/* ---------------------------------------------------------------- one step */
 
 /* Residual-stream rows this CTA owns: h_own[r - own.begin], published tagged. */
 __device__ __forceinline__ void md_residual_add(const md_decode_params &p, md_consumer &c, int r, float v, unsigned tag) {
@@ -674,90 +762,6 @@ __device__ __forceinline__ void md_residual_add(const md_decode_params &p, md_co
     c.h_own[r - own.begin] = x;
     md_ll_store(p.h + r, x, tag);
 }
-
-/* What happens to each row's result (a switch, not a template: one copy of
- * the row loop keeps the kernel's code within the instruction caches). */
-enum md_epi_kind {
-    MD_EPI_MIX,       /* mix[r] = v (attention projections) */
-    MD_EPI_IN_CONV,   /* mix[r] = conv + SiLU of v for qkv channels, v for z/b/a */
-    MD_EPI_RESIDUAL,  /* h[r] += v (this CTA's rows) */
-    MD_EPI_ACT,       /* act[unit] = silu(gate) * up */
-    MD_EPI_LM,        /* logits[r] = v (when asked), running argmax */
-};
-
-typedef struct md_epi {
-    int kind;
-    unsigned tag;
-    const md_cuda_layer *L;
-    int row0;        /* first row of this CTA's slice (conv windows in pre) */
-    float bv;        /* MD_EPI_LM: best logit and its id so far (per lane) */
-    int bi;
-} md_epi;
-
-__device__ __forceinline__ void md_epilogue(const md_decode_params &p, md_consumer &c, md_epi &e, int r, float v, float u) {
-    switch (e.kind) {
-    case MD_EPI_MIX: md_ll_store(p.mix + r, v, e.tag); break;
-    case MD_EPI_IN_CONV: md_ll_store(p.mix + r, md_in_epilogue(p, c, e.L, r, e.row0, v), e.tag); break;
-    case MD_EPI_RESIDUAL: md_residual_add(p, c, r, v, e.tag); break;
-    case MD_EPI_ACT: md_ll_store(p.act + r, v / (1.0f + expf(-v)) * u, e.tag); break;
-    default:
-        if (p.logits) p.logits[r] = v;
-        md_better(e.bv, e.bi, v, r);
-        break;
-    }
-}
-
-/* Consumes this CTA's chunks of a streamed phase, applying the epilogue to
- * each row (or gate/up pair) on one lane. Ends with a consumer barrier: the
- * next phase overwrites c.vec, which every warp reads here. Thread 0 adds
- * the cycles it waited for chunks to c.stall. Rows of 1024 (the 0.8B's
- * hidden size: in-projections, gate/up, LM head; 90% of the bytes) keep x in
- * registers; other widths read x from shared memory. */
-__device__ __noinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer, int phase,
-                                             md_epi &e) {
-    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
-    const int rpc = md_chunk_rows(s, p.stage_bytes);
-    const size_t row_bytes = (size_t)s.cols * 2;
-    const bool reg = s.cols == 1024;
-    float4 x[4][2];
-    if (reg) {
-        const float4 *x4 = reinterpret_cast<const float4 *>(c.vec);
-#pragma unroll
-        for (int u = 0; u < 4; u++) {
-            x[u][0] = x4[2 * (c.lane + 32 * u)];
-            x[u][1] = x4[2 * (c.lane + 32 * u) + 1];
-        }
-    }
-    for (int r = rows.begin; r < rows.end; r += rpc, c.k++) {
-        const int nr = rows.end - r < rpc ? rows.end - r : rpc;
-        const unsigned slot = c.k % p.n_stages;
-        const long long t0 = p.trace ? clock64() : 0;
-        md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
-        if (p.trace) c.stall += clock64() - t0;
-        const uint8_t *buf = c.ring + (size_t)slot * p.stage_bytes;
-        /* warp w: rows w and w + NCW together, or one gate/up pair */
-        const int units = s.unit == 1 ? nr : nr / 2, stride = s.unit == 1 ? 2 * NCW : NCW;
-        for (int i = c.w; i < units; i += stride) {
-            const int ia = s.unit == 1 ? i : 2 * i;
-            const int ib = s.unit == 1 ? (i + NCW < nr ? i + NCW : i) : 2 * i + 1;
-            float va, vb;
-            if (reg) md_rows_dot_reg<4, 2>(buf + ia * row_bytes, buf + ib * row_bytes, x, c.lane, &va, &vb);
-            else md_row_dot2(buf + ia * row_bytes, buf + ib * row_bytes, c.vec, s.cols / 8, c.lane, &va, &vb);
-            if (s.unit == 2) {
-                if (c.lane == 0) md_epilogue(p, c, e, (r >> 1) + i, va, vb);
-            } else {
-                if (c.lane == 0) md_epilogue(p, c, e, r + ia, va, 0.0f);
-                if (c.lane == 1 && ib != ia) md_epilogue(p, c, e, r + ib, vb, 0.0f);
-            }
-        }
-        __syncwarp();
-        if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
-    }
-    md_consumer_sync();
-}
-
-/* ---------------------------------------------------------------- one step */
-
 
 __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsigned step) {
     const md_cuda_dims &d = p.d;
@@ -787,14 +791,11 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_IN);
         const int in_row0 = md_stream_rows(s, gridDim.x, blockIdx.x).begin;
         if (L->full)
-        {
-            md_epi e = {MD_EPI_MIX, t_in, L, in_row0, 0.0f, 0};
-            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, e);
-        }
+            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_ll_store(p.mix + r, v, t_in); });
         else
         {
-            md_epi e = {MD_EPI_IN_CONV, t_in, L, in_row0, 0.0f, 0};
-            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, e);
+            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN,
+                            [&](int r, float v, float) { md_ll_store(p.mix + r, md_in_epilogue(p, c, L, r, in_row0, v), t_in); });
             md_in_writeback(p, c, L, s);
         }
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 3);
@@ -819,10 +820,7 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_OUT);
         md_phase_stream(p, layer, MD_PH_MIX_OUT, &s);
-        {
-            md_epi e = {MD_EPI_RESIDUAL, t_out, L, 0, 0.0f, 0};
-            md_consume_rows(p, c, s, layer, MD_PH_MIX_OUT, e);
-        }
+        md_consume_rows(p, c, s, layer, MD_PH_MIX_OUT, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_out); });
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_OUT)) return;
         /* MLP gate/up */
@@ -832,10 +830,8 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         md_trace(p, c, step, layer, MD_PH_GU, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_GU);
         md_phase_stream(p, layer, MD_PH_GU, &s);
-        {
-            md_epi e = {MD_EPI_ACT, t_gu, L, 0, 0.0f, 0};
-            md_consume_rows(p, c, s, layer, MD_PH_GU, e);
-        }
+        md_consume_rows(p, c, s, layer, MD_PH_GU,
+                        [&](int i, float g, float u) { md_ll_store(p.act + i, g / (1.0f + expf(-g)) * u, t_gu); });
         md_trace(p, c, step, layer, MD_PH_GU, 3);
         if (md_is_stop(p, layer, MD_PH_GU)) return;
         /* MLP down, residual add */
@@ -846,10 +842,7 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         md_trace(p, c, step, layer, MD_PH_DOWN, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_DOWN);
         md_phase_stream(p, layer, MD_PH_DOWN, &s);
-        {
-            md_epi e = {MD_EPI_RESIDUAL, t_down, L, 0, 0.0f, 0};
-            md_consume_rows(p, c, s, layer, MD_PH_DOWN, e);
-        }
+        md_consume_rows(p, c, s, layer, MD_PH_DOWN, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_down); });
         md_trace(p, c, step, layer, MD_PH_DOWN, 3);
         if (md_is_stop(p, layer, MD_PH_DOWN)) return;
     }
@@ -860,10 +853,15 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
     md_trace(p, c, step, d.n_layers, 0, 2);
     md_stream s;
     md_phase_stream(p, d.n_layers, 0, &s);
-    md_epi e = {MD_EPI_LM, 0, NULL, 0, -FLT_MAX, INT_MAX};
-    md_consume_rows(p, c, s, d.n_layers, 0, e);
+    float bv = -FLT_MAX;
+    int bi = INT_MAX;
+    float *logits = p.logits;
+    md_consume_rows(p, c, s, d.n_layers, 0, [&](int r, float v, float) {
+        if (logits) logits[r] = v;
+        md_better(bv, bi, v, r);
+    });
     md_trace(p, c, step, d.n_layers, 0, 3);
-    md_argmax_finish(p, c, e.bv, e.bi, step);
+    md_argmax_finish(p, c, bv, bi, step);
 }
 
 /* ================================================================ kernel */

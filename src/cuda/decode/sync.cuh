@@ -66,22 +66,16 @@ __device__ __forceinline__ bool md_mbar_test(uint64_t *bar, unsigned parity) {
     return ok != 0;
 }
 
-/* The spin of md_mbar_wait, out of line: the kernel is large enough that
- * inlined copies of every wait loop cost instruction-cache misses. */
-__device__ __noinline__ void md_mbar_spin(uint64_t *bar, unsigned parity, const md_decode_params &p, int what, int layer,
-                                          int phase) {
+/* Waits for the phase with the given parity to complete. */
+__device__ __forceinline__ void md_mbar_wait(uint64_t *bar, unsigned parity, const md_decode_params &p, int what,
+                                             int layer, int phase) {
+    if (md_mbar_test(bar, parity)) return;
     const unsigned long long t0 = p.watchdog_ns ? md_globaltimer() : 0;
     for (unsigned spins = 0;; spins++) {
         if (md_mbar_test(bar, parity)) return;
         if (p.watchdog_ns && (spins & 1023) == 0 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
             md_watchdog_fire(p, what, layer, phase);
     }
-}
-
-/* Waits for the phase with the given parity to complete. */
-__device__ __forceinline__ void md_mbar_wait(uint64_t *bar, unsigned parity, const md_decode_params &p, int what,
-                                             int layer, int phase) {
-    if (!md_mbar_test(bar, parity)) md_mbar_spin(bar, parity, p, what, layer, phase);
 }
 
 /* ---------------------------------------------------------------- ring fills */
@@ -151,27 +145,24 @@ __device__ __forceinline__ unsigned long long md_ll_load(const unsigned long lon
     return x;
 }
 
-/* The spin of md_ll_wait, out of line (see md_mbar_spin). */
-__device__ __noinline__ float md_ll_spin(const unsigned long long *w, unsigned tag, const md_decode_params &p, int layer, int phase) {
-    const unsigned long long t0 = p.watchdog_ns ? md_globaltimer() : 0;
-    for (unsigned spins = 0;; spins++) {
-        const unsigned long long x = md_ll_load(w);
-        if ((unsigned)(x >> 32) == tag) return __uint_as_float((unsigned)x);
-        if (p.watchdog_ns && (spins & 255) == 255 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
-            md_watchdog_fire(p, 1, layer, phase);
-    }
-}
-
-/* Waits for one word (already loaded as x) to carry `tag`; returns its value. */
+/* Waits for one word to carry `tag`; returns its value. */
 __device__ __forceinline__ float md_ll_wait(const unsigned long long *w, unsigned tag, unsigned long long x,
                                             const md_decode_params &p, int layer, int phase) {
-    if ((unsigned)(x >> 32) == tag) return __uint_as_float((unsigned)x);
-    return md_ll_spin(w, tag, p, layer, phase);
+    if ((unsigned)(x >> 32) != tag) {
+        const unsigned long long t0 = p.watchdog_ns ? md_globaltimer() : 0;
+        for (unsigned spins = 0;; spins++) {
+            x = md_ll_load(w);
+            if ((unsigned)(x >> 32) == tag) break;
+            if (p.watchdog_ns && (spins & 255) == 255 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
+                md_watchdog_fire(p, 1, layer, phase);
+        }
+    }
+    return __uint_as_float((unsigned)x);
 }
 
 /* Reads n tagged words into dst (any memory), issuing eight loads before the
  * first wait; each calling thread handles i = first, first + stride, ... */
-__device__ __noinline__ void md_ll_read(const unsigned long long *src, int n, unsigned tag, float *dst, int first, int stride,
+__device__ __forceinline__ void md_ll_read(const unsigned long long *src, int n, unsigned tag, float *dst, int first, int stride,
                                            const md_decode_params &p, int layer, int phase) {
     int i = first;
     for (; i + 7 * stride < n; i += 8 * stride) {
