@@ -78,7 +78,9 @@ static void check_vs_cpu(md_model_t *m, int L, uint64_t seed) {
     if (sc) CHECK_OK(md_session_prefill(sc, tok, L, ref, R));
     md_session_free(sc);
     char what[128];
+    setenv("MEGADELTA_PREFILL_GRAPH", "1", 1); /* repeated calls below are captured, then replayed */
     md_session_t *sg = open_session(m, MD_BACKEND_GPU, L + 8);
+    unsetenv("MEGADELTA_PREFILL_GRAPH");
     if (sg) {
         CHECK_OK(md_session_prefill(sg, tok, L, out, R));
         snprintf(what, sizeof what, "prefill(%d), last %d rows, vs CPU", L, R);

@@ -102,7 +102,7 @@ struct md_prefill {
     unsigned long long plan_clock;
     /* graph cache: a call with the same (n, pos, rows, logits buffer) as the
      * previous one is captured into a CUDA graph; the next such call replays
-     * it (one launch instead of ~10 per layer). Off with MEGADELTA_PREFILL_GRAPH=0. */
+     * it (one launch instead of ~10 per layer). Opt-in: MEGADELTA_PREFILL_GRAPH=1. */
     bool graphs;
     cudaGraphExec_t graph_exec;
     long long graph_key[4], last_key[4];
