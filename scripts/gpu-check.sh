@@ -64,7 +64,7 @@ fi
 if [ "$mode" = full ]; then
   run_ctest 'test_gpu_08b' 08b
   for tool in memcheck racecheck synccheck; do
-    MEGADELTA_WATCHDOG_MS=0 timeout 900 compute-sanitizer --tool $tool --error-exitcode 9 \
+    MEGADELTA_WATCHDOG_MS=0 MEGADELTA_GRID=16 timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 \
       build-gpu/tests/gpu/test_gpu_tiny_hopper --steps 6 > "$out/sanitizer-$tool.log" 2>&1
     row "compute-sanitizer $tool" "rc=$? $(grep -hE 'ERROR SUMMARY' "$out/sanitizer-$tool.log" | tail -1)"
   done
