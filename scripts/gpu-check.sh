@@ -63,13 +63,14 @@ if [ "$mode" != bench ] && [ "$mode" != decode ]; then
 fi
 if [ "$mode" = full ]; then
   run_ctest 'test_gpu_08b' 08b
+  run_ctest 'test_prefill' prefill
   for tool in memcheck racecheck synccheck; do
     MEGADELTA_WATCHDOG_MS=0 MEGADELTA_GRID=16 timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 \
       build-gpu/tests/gpu/test_gpu_tiny_hopper --steps 6 > "$out/sanitizer-$tool.log" 2>&1
     row "compute-sanitizer $tool" "rc=$? $(grep -hE 'ERROR SUMMARY' "$out/sanitizer-$tool.log" | tail -1)"
   done
 fi
-build-gpu/megadelta bench -p 512 -n 128 -r 5 > "$out/bench.txt" 2> "$out/bench.err"
+build-gpu/megadelta bench -p 512,4096 -n 128 -r 5 > "$out/bench.txt" 2> "$out/bench.err"
 row bench "rc=$?"
 echo
 cat "$out/bench.txt"
