@@ -244,8 +244,7 @@ __device__ __forceinline__ void md_consume_rows_reg(const md_decode_params &p, m
                 if (c.lane == 0) epi((r >> 1) + i, g, u);
             }
         }
-        __syncwarp();
-        if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
+        md_mbar_arrive(&c.empty[slot]); /* every consumer thread: its own reads of the slot are done */
     }
     md_consumer_sync();
 }
@@ -286,8 +285,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
                 if (c.lane == 0) epi((r >> 1) + i, g, u);
             }
         }
-        __syncwarp();
-        if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
+        md_mbar_arrive(&c.empty[slot]); /* every consumer thread: its own reads of the slot are done */
     }
     md_consumer_sync();
 }
@@ -880,7 +878,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     if (threadIdx.x == 0) {
         for (int s = 0; s < p.n_stages; s++) {
             md_mbar_init(&full[s], HOPPER ? 1 : 32);
-            md_mbar_init(&empty[s], NCW);
+            md_mbar_init(&empty[s], NCT);
         }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
