@@ -13,14 +13,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-full}
 out=${OUT:-$PWD/gpu-prefill-out}
 mkdir -p "$out"
-export PATH=/usr/local/cuda/bin:$PATH
-if [ -d .gpu-deps ] && [ ! -f /usr/include/cjson/cJSON.h ]; then
-  mkdir -p /opt/mddeps
-  for f in .gpu-deps/*.deb; do dpkg -x "$f" /opt/mddeps; done
-  export CMAKE_PREFIX_PATH=/opt/mddeps/usr
-  export LD_LIBRARY_PATH=/opt/mddeps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-fi
-export MEGADELTA_CACHE=/tmp/md-cache
+. scripts/gpu-env.sh
 declare -a rows
 row() { rows+=("$(printf '| %-30s | %-70s |' "$1" "$2")"); }
 

@@ -9,6 +9,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "common/status.h"
 
@@ -46,6 +47,15 @@ static inline md_status md_cuda_launch(const char *name, void (*kernel)(KArgs...
 }
 
 static inline unsigned md_div_up(unsigned a, unsigned b) { return (a + b - 1) / b; }
+
+/* An integer from the environment (debug and tuning knobs), or def when unset or not a number. */
+static inline long md_env_long(const char *name, long def) {
+    const char *v = getenv(name);
+    if (!v || !*v) return def;
+    char *end;
+    long x = strtol(v, &end, 10);
+    return *end ? def : x;
+}
 
 __device__ __forceinline__ float md_warp_sum(float v) {
 #pragma unroll

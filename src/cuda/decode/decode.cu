@@ -25,14 +25,6 @@
 
 #define MD_RED_FLOATS 128
 
-static long env_long(const char *name, long def) {
-    const char *v = getenv(name);
-    if (!v || !*v) return def;
-    char *end;
-    long x = strtol(v, &end, 10);
-    return *end ? def : x;
-}
-
 static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 static int attn_max_chunks(const md_cuda_dims *d, int G) {
@@ -74,7 +66,7 @@ md_status md_decode_init(md_session_t *s) {
 
     /* grid */
     dec->grid = g->sm_count;
-    long grid_env = env_long("MEGADELTA_GRID", 0);
+    long grid_env = md_env_long("MEGADELTA_GRID", 0);
     if (grid_env > 0) dec->grid = grid_env < g->sm_count ? (int)grid_env : g->sm_count;
     const int G = dec->grid;
 
@@ -89,7 +81,7 @@ md_status md_decode_init(md_session_t *s) {
     const int cols[3] = {d->I, d->Vd, d->qd};
     for (int i = 0; i < 3; i++) row_max = (size_t)2 * cols[i] > row_max ? (size_t)2 * cols[i] : row_max;
     size_t stage = g->smem_optin >= 160 * 1024 ? 32 * 1024 : 16 * 1024;
-    const long stage_env = env_long("MEGADELTA_STAGE_KB", 0);
+    const long stage_env = md_env_long("MEGADELTA_STAGE_KB", 0);
     if (stage_env >= 4 && stage_env <= 64) stage = (size_t)stage_env * 1024;
     if (row_max > stage) stage = align_up(row_max, 1024);
     const size_t h_own = (size_t)(d->H + G - 1) / G;
@@ -158,11 +150,11 @@ md_status md_decode_init(md_session_t *s) {
     p->stage_bytes = (int)stage;
     p->n_stages = n_stages;
     p->vec_floats = vec;
-    p->watchdog_ns = env_long("MEGADELTA_WATCHDOG_MS", 10000) * 1000000LL;
-    p->prefetch_chunks = (int)(env_long("MEGADELTA_PREFETCH_KB", MD_DEC_PREFETCH_KB) * 1024 / (long)stage);
-    p->delay_seed = (unsigned)env_long("MEGADELTA_DELAY_SEED", 0);
+    p->watchdog_ns = md_env_long("MEGADELTA_WATCHDOG_MS", 10000) * 1000000LL;
+    p->prefetch_chunks = (int)(md_env_long("MEGADELTA_PREFETCH_KB", MD_DEC_PREFETCH_KB) * 1024 / (long)stage);
+    p->delay_seed = (unsigned)md_env_long("MEGADELTA_DELAY_SEED", 0);
     p->stop_layer = p->stop_phase = -1;
-    if (env_long("MEGADELTA_TRACE", 0)) {
+    if (md_env_long("MEGADELTA_TRACE", 0)) {
         const size_t n = (size_t)G * (d->n_layers * MD_PHASES_PER_LAYER + 1) * MD_DEC_TRACE_EVENTS;
         MD_CUDA_CHECK(cudaMalloc(&dec->d_trace, n * 8));
         p->trace = dec->d_trace;

@@ -46,14 +46,6 @@ static const char *const k_op_names[MD_PF_N_OPS] = {
 static const bool k_op_gemm[MD_PF_N_OPS] = {false, false, true, false, false, false, false, true,
                                             true,  false, false, true, true,  false, true,  true, false, false};
 
-static long env_long(const char *name, long def) {
-    const char *v = getenv(name);
-    if (!v || !*v) return def;
-    char *end;
-    long x = strtol(v, &end, 10);
-    return *end ? def : x;
-}
-
 static size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
 
 /* ---------------------------------------------------------------- fp16 weights */
@@ -106,7 +98,7 @@ static md_status w16_init(md_cuda_ctx *g, struct md_prefill *p) {
     size_t free_b = 0, total_b = 0;
     MD_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     const size_t reserve = ((size_t)3 << 29) + total_b / 16; /* prefill scratch and other sessions */
-    if (total * 2 + reserve <= free_b && !env_long("MEGADELTA_PREFILL_W16_STREAM", 0)) {
+    if (total * 2 + reserve <= free_b && !md_env_long("MEGADELTA_PREFILL_W16_STREAM", 0)) {
         MD_CUDA_CHECK(cudaMalloc(&p->w16_pool, total * 2));
         __half *at = (__half *)p->w16_pool;
         for (int l = 0; l < d->n_layers; l++) {
@@ -172,7 +164,7 @@ static void prof_report(struct md_prefill *p, int n, double wall_ms) {
 
 static bool fast_path_supported(const md_cuda_ctx *g, struct md_prefill *p) {
     const md_cuda_dims *d = &g->dims;
-    if (env_long("MEGADELTA_PREFILL_STEPS", 0)) return false;
+    if (md_env_long("MEGADELTA_PREFILL_STEPS", 0)) return false;
     if (d->H % 8 || d->I % 8) return false;
     if (d->n_linear > 0) {
         if (d->K != 4 || d->Hv % d->Hk) return false;
@@ -192,15 +184,15 @@ md_status md_prefill_init(md_session_t *s) {
     if (!p) return md_fail(MD_ERR_OUT_OF_MEMORY, "prefill: out of memory");
     g->pre = p;
     p->fast = fast_path_supported(g, p);
-    long piece = env_long("MEGADELTA_PREFILL_PIECE", MD_PF_PIECE);
+    long piece = md_env_long("MEGADELTA_PREFILL_PIECE", MD_PF_PIECE);
     p->piece = piece < 1 ? MD_PF_PIECE : (int)piece;
     const md_cuda_dims *d = &g->dims;
     int w = d->n_in > d->n_qkv ? d->n_in : d->n_qkv;
     w = 2 * d->I > w ? 2 * d->I : w;
     p->ldp = (w + 7) / 8 * 8;
-    p->timing = (int)env_long("MEGADELTA_PREFILL_PROFILE", 0);
+    p->timing = (int)md_env_long("MEGADELTA_PREFILL_PROFILE", 0);
     p->profile = p->timing == 1;
-    p->graphs = env_long("MEGADELTA_PREFILL_GRAPH", 0) != 0 && !p->profile;
+    p->graphs = md_env_long("MEGADELTA_PREFILL_GRAPH", 0) != 0 && !p->profile;
     if (!p->fast) return MD_OK;
     if (p->profile)
         for (int i = 0; i < 2 * 512; i++) MD_CUDA_CHECK(cudaEventCreate(&p->ev[i]));
