@@ -154,7 +154,7 @@ md_status cli_model_dir(const cli_model_opts *o, const char *default_preset, cha
     fprintf(stderr, "megadelta: no model given; writing the synthetic '%s' checkpoint to %s (once)\n", preset, dir);
     int last = -5;
     md_status s = md_synth_write(preset, dir, 0, synth_progress, &last);
-    fputc('\n', stderr);
+    if (last >= 0) fputc('\n', stderr);
     if (s != MD_OK) {
         cli_fail("synth", s);
         return s;

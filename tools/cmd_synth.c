@@ -46,7 +46,7 @@ int cmd_synth(int argc, char **argv) {
     if (!preset || !out) return cli_error("synth needs --preset and --out\n%s", usage);
     int last = -5;
     md_status st = md_synth_write(preset, out, seed, progress, &last);
-    fputc('\n', stderr);
+    if (last >= 0) fputc('\n', stderr); /* end the progress line, if one was printed */
     if (st != MD_OK) return cli_fail("synth", st);
     fprintf(stderr, "wrote %s (preset %s, seed %llu)\n", out, preset, (unsigned long long)seed);
     return 0;
