@@ -35,7 +35,7 @@ if [ "$mode" = decode ]; then
   build-gpu/megadelta bench -p 0 -n 128 -r 1 > /dev/null 2>&1   # writes the synthetic 0.8B once
   MEGADELTA_TRACE=1 build-gpu/megadelta bench -p 0 -n 128 -r 1 > "$out/trace.txt" 2> "$out/trace.err"
   tail -n 14 "$out/trace.err"
-  for cfg in ${DECODE_SWEEP:-"MEGADELTA_WEAK_STORES=1" "MEGADELTA_WEAK_STORES=0"}; do
+  for cfg in ${DECODE_SWEEP:-"MEGADELTA_STAGE_KB=16" "MEGADELTA_PREFETCH_KB=64"}; do
     env $cfg build-gpu/megadelta bench -p 0 -n 128 -r 3 --json 2>/dev/null | grep -o '"tokens_per_second": [0-9.]*' \
       | sed "s/^/$cfg: /"
   done

@@ -153,7 +153,6 @@ md_status md_decode_init(md_session_t *s) {
     p->watchdog_ns = md_env_long("MEGADELTA_WATCHDOG_MS", 10000) * 1000000LL;
     p->prefetch_chunks = (int)(md_env_long("MEGADELTA_PREFETCH_KB", MD_DEC_PREFETCH_KB) * 1024 / (long)stage);
     p->delay_seed = (unsigned)md_env_long("MEGADELTA_DELAY_SEED", 0);
-    p->weak_stores = (int)md_env_long("MEGADELTA_WEAK_STORES", 0);
     p->stop_layer = p->stop_phase = -1;
     if (md_env_long("MEGADELTA_TRACE", 0)) {
         const size_t n = (size_t)G * (d->n_layers * MD_PHASES_PER_LAYER + 1) * MD_DEC_TRACE_EVENTS;

@@ -74,7 +74,6 @@ typedef struct md_decode_params {
     long long watchdog_ns;             /* 0 = off */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
     int stop_layer, stop_phase;        /* debug: end every step after this phase (-1: run to the end) */
-    int weak_stores;                   /* experiment: plain stores for the row epilogues' tagged words */
     unsigned long long *trace;         /* debug: [G][n_layers * 5 + 1][4] clock64 per phase of the last step, or NULL */
 } md_decode_params;
 

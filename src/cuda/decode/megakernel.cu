@@ -307,12 +307,6 @@ __device__ __forceinline__ unsigned md_tag(const md_decode_params &p, unsigned s
     return (unsigned)((p.epoch0 + step + 1) * slots + (unsigned long long)(layer * MD_PHASES_PER_LAYER + phase) + 1);
 }
 
-/* A row epilogue's tagged store (MEGADELTA_WEAK_STORES=1: the plain-store experiment). */
-__device__ __forceinline__ void md_ll_put(const md_decode_params &p, unsigned long long *w, float v, unsigned tag) {
-    if (p.weak_stores) md_ll_store_weak(w, v, tag);
-    else md_ll_store(w, v, tag);
-}
-
 /* vec = zero-centred RMSNorm of the tagged vector x (or of the bf16 embedding row xb). */
 __device__ void md_norm_to_vec(const md_decode_params &p, md_consumer &c, const unsigned long long *x, unsigned tag,
                                const __nv_bfloat16 *xb, const float *w, int layer, int phase) {
@@ -764,7 +758,7 @@ __device__ __forceinline__ void md_residual_add(const md_decode_params &p, md_co
     const md_range own = md_split(p.d.H, gridDim.x, blockIdx.x);
     const float x = c.h_own[r - own.begin] + v;
     c.h_own[r - own.begin] = x;
-    md_ll_put(p, p.h + r, x, tag);
+    md_ll_store(p.h + r, x, tag);
 }
 
 __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsigned step) {
@@ -795,11 +789,11 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_IN);
         const int in_row0 = md_stream_rows(s, gridDim.x, blockIdx.x).begin;
         if (L->full)
-            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_ll_put(p, p.mix + r, v, t_in); });
+            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_ll_store(p.mix + r, v, t_in); });
         else
         {
             md_consume_rows(p, c, s, layer, MD_PH_MIX_IN,
-                            [&](int r, float v, float) { md_ll_put(p, p.mix + r, md_in_epilogue(p, c, L, r, in_row0, v), t_in); });
+                            [&](int r, float v, float) { md_ll_store(p.mix + r, md_in_epilogue(p, c, L, r, in_row0, v), t_in); });
             md_in_writeback(p, c, L, s);
         }
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 3);
@@ -835,7 +829,7 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         md_maybe_delay(p, c, step, layer, MD_PH_GU);
         md_phase_stream(p, layer, MD_PH_GU, &s);
         md_consume_rows(p, c, s, layer, MD_PH_GU,
-                        [&](int i, float g, float u) { md_ll_put(p, p.act + i, g / (1.0f + expf(-g)) * u, t_gu); });
+                        [&](int i, float g, float u) { md_ll_store(p.act + i, g / (1.0f + expf(-g)) * u, t_gu); });
         md_trace(p, c, step, layer, MD_PH_GU, 3);
         if (md_is_stop(p, layer, MD_PH_GU)) return;
         /* MLP down, residual add */

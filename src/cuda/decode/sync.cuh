@@ -139,12 +139,6 @@ __device__ __forceinline__ void md_ll_store(unsigned long long *w, float v, unsi
     asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(w), "l"(x) : "memory");
 }
 
-/* Experiment (MEGADELTA_WEAK_STORES=1): the same word with a plain 64-bit store. */
-__device__ __forceinline__ void md_ll_store_weak(unsigned long long *w, float v, unsigned tag) {
-    const unsigned long long x = ((unsigned long long)tag << 32) | __float_as_uint(v);
-    asm volatile("st.global.u64 [%0], %1;" ::"l"(w), "l"(x));
-}
-
 __device__ __forceinline__ unsigned long long md_ll_load(const unsigned long long *w) {
     unsigned long long x;
     asm volatile("ld.relaxed.gpu.global.u64 %0, [%1];" : "=l"(x) : "l"(w) : "memory");
