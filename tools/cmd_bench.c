@@ -97,7 +97,7 @@ static void print_row(bool json, const char *model, const md_model_info *in, con
                       stats st, int reps, energy en, double roofline) {
     char w[32] = "n/a", tj[32] = "n/a", rf[32] = "n/a";
     if (en.watts >= 0) snprintf(w, sizeof w, "%.0f", en.watts), snprintf(tj, sizeof tj, "%.2f", en.tok_per_j);
-    if (roofline >= 0) snprintf(rf, sizeof rf, "%.1f%%", 100 * roofline);
+    if (roofline >= 0) snprintf(rf, sizeof rf, json ? "%.4f" : "%.1f%%", json ? roofline : 100 * roofline);
     if (json) {
         printf("{\"model\": \"%s\", \"params\": %lld, \"backend\": \"%s\", \"test\": \"%s\", \"tokens_per_second\": %.3f, "
                "\"stddev\": %.3f, \"repetitions\": %d, \"watts\": %s, \"tokens_per_joule\": %s, \"roofline_fraction\": %s}\n",
