@@ -170,6 +170,16 @@ __device__ __forceinline__ void md_row_dot2(const uint8_t *ra, const uint8_t *rb
     *ob = md_warp_sum(sb);
 }
 
+/* Waits for the ring chunk c.k (in `slot`) to land; thread 0 adds the cycles
+ * it waited to c.stall under MEGADELTA_TRACE. Returns the chunk. */
+__device__ __forceinline__ const uint8_t *md_wait_chunk(const md_decode_params &p, md_consumer &c, unsigned slot, int layer,
+                                                       int phase) {
+    const long long t0 = p.trace ? clock64() : 0;
+    md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
+    if (p.trace) c.stall += clock64() - t0;
+    return c.ring + (size_t)slot * p.stage_bytes;
+}
+
 /* Dot products of NR rows (NR = 1 or 2) with x held in registers: lane l
  * owns the 16-byte vectors l, l+32, ... of every row (NV of them, cols =
  * NV * 256), so x is read from shared memory once per phase, not per row;
@@ -220,10 +230,7 @@ __device__ __forceinline__ void md_consume_rows_reg(const md_decode_params &p, m
     for (int r = rows.begin; r < rows.end; r += rpc, c.k++) {
         const int nr = rows.end - r < rpc ? rows.end - r : rpc;
         const unsigned slot = c.k % p.n_stages;
-        const long long t0 = p.trace ? clock64() : 0;
-        md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
-        if (p.trace) c.stall += clock64() - t0;
-        const uint8_t *buf = c.ring + (size_t)slot * p.stage_bytes;
+        const uint8_t *buf = md_wait_chunk(p, c, slot, layer, phase);
         if (s.unit == 1) {
             for (int i = c.w; i < nr; i += NR * NCW) {
                 const int i2 = NR == 2 && i + NCW < nr ? i + NCW : i;
@@ -266,10 +273,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
     for (int r = rows.begin; r < rows.end; r += rpc, c.k++) {
         const int nr = rows.end - r < rpc ? rows.end - r : rpc;
         const unsigned slot = c.k % p.n_stages;
-        const long long t0 = p.trace ? clock64() : 0;
-        md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
-        if (p.trace) c.stall += clock64() - t0;
-        const uint8_t *buf = c.ring + (size_t)slot * p.stage_bytes;
+        const uint8_t *buf = md_wait_chunk(p, c, slot, layer, phase);
         if (s.unit == 1) { /* warp w: rows w and w + NCW together */
             for (int i = c.w; i < nr; i += 2 * NCW) {
                 const int i2 = i + NCW < nr ? i + NCW : i;
