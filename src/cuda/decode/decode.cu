@@ -74,7 +74,7 @@ md_status md_decode_init(md_session_t *s) {
      * stats, the appended key, the combine factors), then the ring */
     const int max_chunks = attn_max_chunks(d, G);
     int vec = d->H;
-    const int widths[4] = {d->I, d->Vd, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * group * max_chunks};
+    const int widths[4] = {d->I, 2 * d->Vd + d->Hv /* o, z, per-head norms */, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * group * max_chunks};
     for (int i = 0; i < 4; i++) vec = widths[i] > vec ? widths[i] : vec;
     vec = (int)align_up((size_t)vec, 32);
     size_t row_max = (size_t)4 * d->H; /* a gate/up pair */
@@ -85,14 +85,14 @@ md_status md_decode_init(md_session_t *s) {
     if (stage_env >= 4 && stage_env <= 64) stage = (size_t)stage_env * 1024;
     if (row_max > stage) stage = align_up(row_max, 1024);
     const size_t h_own = (size_t)(d->H + G - 1) / G;
-    const size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 + h_own * 4 + 1024;
+    const size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 + MD_DEC_RES_FLOATS * 4 + h_own * 4 + 1024;
     if (g->smem_optin < fixed + 2 * stage)
         return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %zu bytes of shared memory per block are too few for this model (need %zu)",
                        g->smem_optin, fixed + 2 * stage);
     int n_stages = (int)((g->smem_optin - fixed) / (stage + 16));
     n_stages = n_stages > 8 ? 8 : n_stages;
     dec->smem = (size_t)n_stages * stage + (size_t)n_stages * 16 + (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 +
-                h_own * 4;
+                MD_DEC_RES_FLOATS * 4 + h_own * 4;
     if ((st = md_decode_prepare(dec->hopper, dec->smem)) != MD_OK) return st;
 
     /* scratch */
@@ -153,6 +153,7 @@ md_status md_decode_init(md_session_t *s) {
     p->watchdog_ns = md_env_long("MEGADELTA_WATCHDOG_MS", 10000) * 1000000LL;
     p->prefetch_chunks = (int)(md_env_long("MEGADELTA_PREFETCH_KB", MD_DEC_PREFETCH_KB) * 1024 / (long)stage);
     p->delay_seed = (unsigned)md_env_long("MEGADELTA_DELAY_SEED", 0);
+    p->probe = (int)md_env_long("MEGADELTA_PROBE", 0);
     p->stop_layer = p->stop_phase = -1;
     if (md_env_long("MEGADELTA_TRACE", 0)) {
         const size_t n = (size_t)G * (d->n_layers * MD_PHASES_PER_LAYER + 1) * MD_DEC_TRACE_EVENTS;
@@ -189,8 +190,9 @@ md_status md_decode_reset(md_session_t *s) {
 }
 
 /* MEGADELTA_TRACE: per phase kind, the mean (over layers and CTAs) and the
- * worst CTA of: the wait for inputs, the prologue, the rows, and the part of
- * the rows spent waiting for ring chunks. */
+ * worst CTA of: the wait for inputs, the prologue, the rows, and two parts of
+ * the rows: waiting for ring chunks, and the epilogues after the last chunk
+ * (thread 0's view). */
 static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
     const md_cuda_dims *d = &g->dims;
     const int G = dec->grid, slots = d->n_layers * MD_PHASES_PER_LAYER + 1;
@@ -201,7 +203,7 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
         return;
     }
     static const char *const names[11] = {"IN", "REC", "OUT", "GU(lin)", "DOWN(lin)", "QKV", "ATTN", "O", "GU(full)", "DOWN(full)", "LM"};
-    double sum[11][4] = {{0}}, mx[11][4] = {{0}};
+    double sum[11][5] = {{0}}, mx[11][5] = {{0}};
     int cnt[11] = {0};
     const double us = 1e3 / dec->clock_khz;
     double total = 0;
@@ -212,9 +214,10 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
             const int layer = sl / MD_PHASES_PER_LAYER, ph = sl % MD_PHASES_PER_LAYER;
             const int kind = layer == d->n_layers ? 10 : (g->layers[layer].full ? 5 : 0) + ph;
             const unsigned long long *e = tb + sl * MD_DEC_TRACE_EVENTS;
-            const double v[4] = {(double)(e[1] - e[0]) * us, (double)(e[2] - e[1]) * us, (double)(e[3] - e[2]) * us,
-                                 (double)e[4] * us};
-            for (int k = 0; k < 4; k++) {
+            const unsigned long long chunks_done = e[5] ? e[5] : e[3];
+            const double v[5] = {(double)(e[1] - e[0]) * us, (double)(e[2] - e[1]) * us, (double)(e[3] - e[2]) * us,
+                                 (double)e[4] * us, (double)(e[3] - chunks_done) * us};
+            for (int k = 0; k < 5; k++) {
                 sum[kind][k] += v[k];
                 if (v[k] > mx[kind][k]) mx[kind][k] = v[k];
             }
@@ -222,12 +225,13 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
         }
     }
     fprintf(stderr, "decode trace (last step, %d CTAs, mean per CTA %.1f us): per phase, us mean / max over CTAs\n", G, total / G);
-    fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "(ring stall)");
+    fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "(ring stall)",
+            "(epilogues)");
     for (int k = 0; k < 11; k++) {
         if (!cnt[k]) continue;
         const int per_step = cnt[k] / G;
         fprintf(stderr, "  %-11s %6d ", names[k], per_step);
-        for (int j = 0; j < 4; j++) fprintf(stderr, " %7.2f / %6.2f", sum[k][j] / cnt[k], mx[k][j]);
+        for (int j = 0; j < 5; j++) fprintf(stderr, " %7.2f / %6.2f", sum[k][j] / cnt[k], mx[k][j]);
         fprintf(stderr, "   sum %.1f us\n", (sum[k][0] + sum[k][1] + sum[k][2]) / G);
     }
     free(t);

@@ -72,6 +72,8 @@ typedef struct md_decode_params {
     int prefetch_chunks;               /* chunks prefetched into L2 beyond the ring */
     int vec_floats;                    /* floats of the consumers' shared vector area */
     long long watchdog_ns;             /* 0 = off */
+    int probe;                         /* timing probes, results wrong: 1 = ring filled from one L2-resident
+                                          block (no HBM), 2 = rows skip their dot products */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
     int stop_layer, stop_phase;        /* debug: end every step after this phase (-1: run to the end) */
     unsigned long long *trace;         /* debug: [G][n_layers * 5 + 1][4] clock64 per phase of the last step, or NULL */
@@ -81,7 +83,8 @@ typedef struct md_decode_params {
  * and the conv window + taps of its in-projection rows (prefetched while it
  * waits; larger slices, on tiny grids, read them from global memory). */
 #define MD_DEC_PRE_FLOATS 2048
-#define MD_DEC_TRACE_EVENTS 5 /* start, inputs ready, prologue done, rows done, cycles stalled on the ring */
+#define MD_DEC_RES_FLOATS 512 /* dot products waiting for their epilogues (a ring chunk has at most this many rows) */
+#define MD_DEC_TRACE_EVENTS 6 /* start, inputs ready, prologue done, rows done, cycles stalled on the ring, chunks done */
 /* Weights the producer keeps requested into L2 beyond the ring, per SM: the
  * ring alone (~190 KB) covers ~8 us of streaming, less than the waits of a
  * layer; L2 prefetch lets HBM run ahead further without shared memory. */

@@ -101,6 +101,7 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
         const unsigned slot = k % S, use = k / S;
         if (use > 0) md_mbar_wait(&empty[slot], (use - 1) & 1, p, 2, fill.layer, fill.phase);
         uint8_t *dst = ring + (size_t)slot * p.stage_bytes;
+        if (p.probe == 1) src = p.embed; /* timing probe: no HBM traffic */
         if (HOPPER) md_ring_fill_bulk(dst, src, bytes, &full[slot], pol);
         else md_ring_fill_lanes(dst, src, bytes, &full[slot], pol, lane);
         k++;
@@ -115,10 +116,13 @@ typedef struct md_consumer {
     float *vec, *red;
     float *h_own;          /* this CTA's rows of the residual stream (it alone writes them) */
     float *pre;            /* prefetched conv windows and taps of the in-projection rows */
+    float *res;            /* [MD_DEC_RES_FLOATS] dot products waiting for their epilogues */
     bool pre_ok;           /* the current IN slice fits in pre */
     long long stall;       /* trace: cycles thread 0 waited for ring chunks in the current phase */
+    long long t_chunks;    /* trace: clock64 when this thread finished its chunks of the current phase */
     int w, lane, tid;      /* consumer warp, lane, consumer thread index */
-    unsigned k;            /* chunks consumed so far (mirrors the producer's k) */
+    unsigned slot, parity; /* the ring slot of the next chunk and its fill's phase parity (mirrors the producer) */
+    int own_begin;         /* first residual row this CTA owns */
 } md_consumer;
 
 /* acc += the 8 bf16 of w times the 8 floats of xa, xb (bf16 -> fp32 is a shift). */
@@ -170,14 +174,29 @@ __device__ __forceinline__ void md_row_dot2(const uint8_t *ra, const uint8_t *rb
     *ob = md_warp_sum(sb);
 }
 
-/* Waits for the ring chunk c.k (in `slot`) to land; thread 0 adds the cycles
+/* Waits for the next ring chunk (in c.slot) to land; thread 0 adds the cycles
  * it waited to c.stall under MEGADELTA_TRACE. Returns the chunk. */
 __device__ __forceinline__ const uint8_t *md_wait_chunk(const md_decode_params &p, md_consumer &c, unsigned slot, int layer,
                                                        int phase) {
     const long long t0 = p.trace ? clock64() : 0;
-    md_mbar_wait(&c.full[slot], (c.k / p.n_stages) & 1, p, 3, layer, phase);
+    md_mbar_wait(&c.full[slot], c.parity, p, 3, layer, phase);
     if (p.trace) c.stall += clock64() - t0;
     return c.ring + (size_t)slot * p.stage_bytes;
+}
+
+/* Frees a ring slot and moves to the next: every consumer thread arrives once
+ * its own reads of it are done (probe 3: one lane per warp after __syncwarp). */
+__device__ __forceinline__ void md_release_chunk(const md_decode_params &p, md_consumer &c, unsigned slot) {
+    if (p.probe == 3) {
+        __syncwarp();
+        if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
+    } else {
+        md_mbar_arrive(&c.empty[slot]);
+    }
+    if (++c.slot == (unsigned)p.n_stages) {
+        c.slot = 0;
+        c.parity ^= 1u;
+    }
 }
 
 /* Dot products of NR rows (NR = 1 or 2) with x held in registers: lane l
@@ -213,8 +232,40 @@ __device__ __forceinline__ void md_rows_dot_reg(const uint8_t *ra, const uint8_t
     if (NR == 2) *ob = md_warp_sum(sb0 + sb1);
 }
 
+/* Deferred epilogues. The row loops only compute dot products: the row's
+ * lane writes its result to c.res (gate/up pairs: two values), and once a
+ * batch of rows is done every consumer thread runs the epilogue of one row
+ * (of one unit), so the epilogues (conv, SiLU, residual adds, the global
+ * stores that publish the phase) run side by side instead of one per warp
+ * after each chunk. A batch ends when c.res is full (tiny grids) or the
+ * phase ends. */
+typedef struct md_res_batch {
+    int first, n; /* units of the rows in c.res */
+} md_res_batch;
+
+template <typename Epi>
+__device__ __forceinline__ void md_res_flush(md_consumer &c, int unit, md_res_batch &b, Epi epi) {
+    md_consumer_sync(); /* every warp's results are in c.res, and every warp is done with c.vec */
+    for (int i = c.tid; i < b.n; i += NCT) {
+        if (unit == 1) epi(b.first + i, c.res[i], 0.0f);
+        else epi(b.first + i, c.res[2 * i], c.res[2 * i + 1]);
+    }
+    md_consumer_sync(); /* c.res is refilled next; epilogues may update shared state others read next */
+    b.n = 0;
+}
+
+/* Makes room in the batch for a chunk of `units` units starting at unit u0. */
+template <typename Epi>
+__device__ __forceinline__ float *md_res_reserve(md_consumer &c, int unit, md_res_batch &b, int u0, int units, Epi epi) {
+    if (b.n + units > (unit == 1 ? MD_DEC_RES_FLOATS : MD_DEC_RES_FLOATS / 2)) md_res_flush(c, unit, b, epi);
+    if (b.n == 0) b.first = u0;
+    float *dst = c.res + (size_t)b.n * unit;
+    b.n += units;
+    return dst;
+}
+
 /* The register path of md_consume_rows for cols == NV * 256. */
-template <int NV, int NR, typename Epi>
+template <int NV, int NR, bool DEFER, typename Epi>
 __device__ __forceinline__ void md_consume_rows_reg(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer,
                                                     int phase, Epi epi) {
     const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
@@ -227,71 +278,102 @@ __device__ __forceinline__ void md_consume_rows_reg(const md_decode_params &p, m
         x[u][0] = x4[2 * (c.lane + 32 * u)];
         x[u][1] = x4[2 * (c.lane + 32 * u) + 1];
     }
-    for (int r = rows.begin; r < rows.end; r += rpc, c.k++) {
+    md_res_batch batch = {0, 0};
+    for (int r = rows.begin; r < rows.end; r += rpc) {
         const int nr = rows.end - r < rpc ? rows.end - r : rpc;
-        const unsigned slot = c.k % p.n_stages;
+        float *res = DEFER ? md_res_reserve(c, s.unit, batch, s.unit == 1 ? r : r >> 1, s.unit == 1 ? nr : nr >> 1, epi) : NULL;
+        const unsigned slot = c.slot;
         const uint8_t *buf = md_wait_chunk(p, c, slot, layer, phase);
         if (s.unit == 1) {
             for (int i = c.w; i < nr; i += NR * NCW) {
                 const int i2 = NR == 2 && i + NCW < nr ? i + NCW : i;
-                float va, vb = 0.0f;
-                md_rows_dot_reg<NV, NR>(buf + i * row_bytes, buf + i2 * row_bytes, x, c.lane, &va, &vb);
-                if (c.lane == 0) epi(r + i, va, 0.0f);
-                if (NR == 2 && c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f); /* the two epilogues run side by side */
+                float va = 0.0f, vb = 0.0f;
+                if (p.probe != 2) md_rows_dot_reg<NV, NR>(buf + i * row_bytes, buf + i2 * row_bytes, x, c.lane, &va, &vb);
+                if (DEFER) {
+                    if (c.lane == 0) res[i] = va;
+                    if (NR == 2 && c.lane == 1) res[i2] = vb;
+                } else {
+                    if (c.lane == 0) epi(r + i, va, 0.0f);
+                    if (NR == 2 && c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f);
+                }
             }
         } else {
             for (int i = c.w; i < nr / 2; i += NCW) {
-                float g, u;
-                if (NR == 2) {
+                float g = 0.0f, u = 0.0f;
+                if (p.probe == 2) {
+                } else if (NR == 2) {
                     md_rows_dot_reg<NV, NR>(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, x, c.lane, &g, &u);
                 } else {
                     md_rows_dot_reg<NV, 1>(buf + (2 * i) * row_bytes, NULL, x, c.lane, &g, &u);
                     md_rows_dot_reg<NV, 1>(buf + (2 * i + 1) * row_bytes, NULL, x, c.lane, &u, &u);
                 }
-                if (c.lane == 0) epi((r >> 1) + i, g, u);
+                if (DEFER) {
+                    if (c.lane == 0) res[2 * i] = g;
+                    if (c.lane == 1) res[2 * i + 1] = u;
+                } else if (c.lane == 0) {
+                    epi((r >> 1) + i, g, u);
+                }
             }
         }
-        md_mbar_arrive(&c.empty[slot]); /* every consumer thread: its own reads of the slot are done */
+        md_release_chunk(p, c, slot);
     }
-    md_consumer_sync();
+    if (p.trace) c.t_chunks = clock64();
+    if (DEFER) md_res_flush(c, s.unit, batch, epi);
+    else md_consumer_sync();
 }
 
 /* Consumes this CTA's chunks of a streamed phase; calls epi(row, value) for
- * plain phases, epi(unit, gate, up) for gate/up pairs (on one lane each).
+ * plain phases, epi(unit, gate, up) for gate/up pairs. DEFER: the epilogues
+ * run after the rows, one thread each (see md_res_flush); otherwise on the
+ * lane that computed the row, right away (the LM head's running argmax).
  * Ends with a consumer barrier: the next phase overwrites c.vec, which every
  * warp reads here. Thread 0 adds the cycles it waited for chunks to c.stall.
  * Rows of 1024 (the 0.8B's hidden size: in-projections, gate/up, LM head,
  * 90% of the bytes) take the register path; other widths read x from shared
  * memory (holding 2048 floats in registers as well spilled). */
-template <typename Epi>
+template <bool DEFER, typename Epi>
 __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer,
                                                 int phase, Epi epi) {
-    if (s.cols == 1024) return md_consume_rows_reg<4, 2>(p, c, s, layer, phase, epi);
+    if (s.cols == 1024) return md_consume_rows_reg<4, 2, DEFER>(p, c, s, layer, phase, epi);
     const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
     const int rpc = md_chunk_rows(s, p.stage_bytes);
     const size_t row_bytes = (size_t)s.cols * 2;
-    for (int r = rows.begin; r < rows.end; r += rpc, c.k++) {
+    md_res_batch batch = {0, 0};
+    for (int r = rows.begin; r < rows.end; r += rpc) {
         const int nr = rows.end - r < rpc ? rows.end - r : rpc;
-        const unsigned slot = c.k % p.n_stages;
+        float *res = DEFER ? md_res_reserve(c, s.unit, batch, s.unit == 1 ? r : r >> 1, s.unit == 1 ? nr : nr >> 1, epi) : NULL;
+        const unsigned slot = c.slot;
         const uint8_t *buf = md_wait_chunk(p, c, slot, layer, phase);
         if (s.unit == 1) { /* warp w: rows w and w + NCW together */
             for (int i = c.w; i < nr; i += 2 * NCW) {
                 const int i2 = i + NCW < nr ? i + NCW : i;
-                float va, vb;
-                md_row_dot2(buf + i * row_bytes, buf + i2 * row_bytes, c.vec, s.cols / 8, c.lane, &va, &vb);
-                if (c.lane == 0) epi(r + i, va, 0.0f);
-                if (c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f);
+                float va = 0.0f, vb = 0.0f;
+                if (p.probe != 2) md_row_dot2(buf + i * row_bytes, buf + i2 * row_bytes, c.vec, s.cols / 8, c.lane, &va, &vb);
+                if (DEFER) {
+                    if (c.lane == 0) res[i] = va;
+                    if (c.lane == 1) res[i2] = vb;
+                } else {
+                    if (c.lane == 0) epi(r + i, va, 0.0f);
+                    if (c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f);
+                }
             }
         } else { /* a gate/up pair per warp */
             for (int i = c.w; i < nr / 2; i += NCW) {
-                float g, u;
-                md_row_dot2(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, c.vec, s.cols / 8, c.lane, &g, &u);
-                if (c.lane == 0) epi((r >> 1) + i, g, u);
+                float g = 0.0f, u = 0.0f;
+                if (p.probe != 2) md_row_dot2(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, c.vec, s.cols / 8, c.lane, &g, &u);
+                if (DEFER) {
+                    if (c.lane == 0) res[2 * i] = g;
+                    if (c.lane == 1) res[2 * i + 1] = u;
+                } else if (c.lane == 0) {
+                    epi((r >> 1) + i, g, u);
+                }
             }
         }
-        md_mbar_arrive(&c.empty[slot]); /* every consumer thread: its own reads of the slot are done */
+        md_release_chunk(p, c, slot);
     }
-    md_consumer_sync();
+    if (p.trace) c.t_chunks = clock64();
+    if (DEFER) md_res_flush(c, s.unit, batch, epi);
+    else md_consumer_sync();
 }
 
 /* Sum over all consumer threads (uses red[0..NCW]); every thread gets it. */
@@ -311,19 +393,35 @@ __device__ __forceinline__ unsigned md_tag(const md_decode_params &p, unsigned s
     return (unsigned)((p.epoch0 + step + 1) * slots + (unsigned long long)(layer * MD_PHASES_PER_LAYER + phase) + 1);
 }
 
-/* vec = zero-centred RMSNorm of the tagged vector x (or of the bf16 embedding row xb). */
+#define NORM_REG 4 /* norm weights a consumer thread holds in registers (H <= NORM_REG * NCT read none later) */
+
+/* vec = zero-centred RMSNorm of the tagged vector x (or of the bf16 embedding
+ * row xb). The weights are read before the wait, so the loads after the
+ * inputs arrive are all from shared memory. */
 __device__ void md_norm_to_vec(const md_decode_params &p, md_consumer &c, const unsigned long long *x, unsigned tag,
                                const __nv_bfloat16 *xb, const float *w, int layer, int phase) {
     const int n = p.d.H;
+    float wr[NORM_REG];
+#pragma unroll
+    for (int k = 0; k < NORM_REG; k++) {
+        const int i = c.tid + k * NCT;
+        wr[k] = i < n ? 1.0f + w[i] : 0.0f;
+    }
     if (xb) {
         for (int i = c.tid; i < n; i += NCT) c.vec[i] = __bfloat162float(xb[i]);
     } else {
         md_ll_read(x, n, tag, c.vec, c.tid, NCT, p, layer, phase);
+        md_consumer_sync(); /* md_ll_read's threads own pairs, the loops below single words */
     }
     float ss = 0.0f;
     for (int i = c.tid; i < n; i += NCT) ss += c.vec[i] * c.vec[i];
     const float inv = rsqrtf(md_consumer_sum(c, ss) / (float)n + p.d.eps);
-    for (int i = c.tid; i < n; i += NCT) c.vec[i] = c.vec[i] * inv * (1.0f + w[i]);
+#pragma unroll
+    for (int k = 0; k < NORM_REG; k++) {
+        const int i = c.tid + k * NCT;
+        if (i < n) c.vec[i] = c.vec[i] * inv * wr[k];
+    }
+    for (int i = c.tid + NORM_REG * NCT; i < n; i += NCT) c.vec[i] = c.vec[i] * inv * (1.0f + w[i]);
     md_consumer_sync();
 }
 
@@ -335,9 +433,15 @@ __device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer 
         const int slot = layer * MD_PHASES_PER_LAYER + phase;
         unsigned long long *e = p.trace + ((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS;
         e[ev] = clock64();
-        if (ev == 3) e[4] = (unsigned long long)c.stall;
+        if (ev == 3) {
+            e[4] = (unsigned long long)c.stall;
+            e[5] = (unsigned long long)c.t_chunks;
+        }
     }
-    if (ev == 3) c.stall = 0;
+    if (ev == 3) {
+        c.stall = 0;
+        c.t_chunks = 0;
+    }
 }
 
 /* Race hunting (MEGADELTA_DELAY_SEED): this CTA starts some phases' rows late. */
@@ -425,32 +529,40 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
                     sr[cc][m] = S0[(size_t)j * d.dk + c.lane + 32 * m];
                 }
         const float A = expf(L->A_log[h]), dtb = L->dt_bias[h];
-        /* inputs: q, k of key head kh, this warp's v columns, b and a of head h */
+        /* inputs, polled together: q, k of key head kh (slots 0..3, 4..7),
+         * this warp's v columns (8..), b and a of head h (last two); slots a
+         * small head does not use re-read b */
         const unsigned long long *q = p.mix + kh * d.dk, *k = p.mix + d.Kd + kh * d.dk;
-        unsigned long long wq[MAX_DK_LANE], wk[MAX_DK_LANE], wv[REC_COLS_PER_WARP];
-#pragma unroll
-        for (int m = 0; m < MAX_DK_LANE; m++)
-            if (m < per_lane) {
-                wq[m] = md_ll_load(q + c.lane + 32 * m);
-                wk[m] = md_ll_load(k + c.lane + 32 * m);
-            }
         const unsigned long long *vp = p.mix + 2 * d.Kd + h * d.dv + slice * MD_DEC_REC_COLS + c.w;
-#pragma unroll
-        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) wv[cc] = md_ll_load(vp + NCW * cc);
         const unsigned long long *bp = p.mix + d.cd + d.Vd + h, *ap = p.mix + d.cd + d.Vd + d.Hv + h;
-        const float b = md_ll_wait(bp, tag_in, md_ll_load(bp), p, layer, MD_PH_MIX);
-        const float a = md_ll_wait(ap, tag_in, md_ll_load(ap), p, layer, MD_PH_MIX);
+        constexpr int NIN = 2 * MAX_DK_LANE + REC_COLS_PER_WARP + 2;
+        const unsigned long long *win[NIN];
+        unsigned tin[NIN];
+        float xin[NIN];
+#pragma unroll
+        for (int m = 0; m < MAX_DK_LANE; m++) {
+            win[m] = m < per_lane ? q + c.lane + 32 * m : bp;
+            win[MAX_DK_LANE + m] = m < per_lane ? k + c.lane + 32 * m : bp;
+        }
+#pragma unroll
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) win[2 * MAX_DK_LANE + cc] = vp + NCW * cc;
+        win[NIN - 2] = bp;
+        win[NIN - 1] = ap;
+#pragma unroll
+        for (int i = 0; i < NIN; i++) tin[i] = tag_in;
+        md_ll_gather<NIN>(win, tin, NIN, xin, p, layer, MD_PH_MIX);
+        const float b = xin[NIN - 2], a = xin[NIN - 1];
         float sq = 0.0f, sk = 0.0f, v[REC_COLS_PER_WARP];
 #pragma unroll
         for (int m = 0; m < MAX_DK_LANE; m++)
             if (m < per_lane) {
-                qr[m] = md_ll_wait(q + c.lane + 32 * m, tag_in, wq[m], p, layer, MD_PH_MIX);
-                kr[m] = md_ll_wait(k + c.lane + 32 * m, tag_in, wk[m], p, layer, MD_PH_MIX);
+                qr[m] = xin[m];
+                kr[m] = xin[MAX_DK_LANE + m];
                 sq += qr[m] * qr[m];
                 sk += kr[m] * kr[m];
             }
 #pragma unroll
-        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) v[cc] = md_ll_wait(vp + NCW * cc, tag_in, wv[cc], p, layer, MD_PH_MIX);
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) v[cc] = xin[2 * MAX_DK_LANE + cc];
         const float qs = rsqrtf(md_warp_sum(sq) + 1e-6f) * rsqrtf((float)d.dk);
         const float ks = rsqrtf(md_warp_sum(sk) + 1e-6f);
         const float beta = 1.0f / (1.0f + expf(-b));
@@ -487,21 +599,43 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
     }
 }
 
-/* vec = gated RMSNorm of the recurrence output per value head: o / rms(o) * w * silu(z). */
+#define GNORM_REG 8 /* gated-norm weights a consumer thread holds in registers */
+
+/* vec = gated RMSNorm of the recurrence output per value head: o / rms(o) * w * silu(z).
+ * o and z are polled together (o into vec[0, Vd), z into vec[Vd, 2 Vd), then
+ * the per-head scales into vec[2 Vd, 2 Vd + Hv)). */
 __device__ void md_gated_norm_to_vec(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, unsigned tag_rec,
                                      unsigned tag_in, int layer) {
     const md_cuda_dims &d = p.d;
+    float *o = c.vec, *z = c.vec + d.Vd, *inv = c.vec + 2 * d.Vd;
+    float gw[GNORM_REG]; /* the norm weights of this thread's elements, read before the wait */
+#pragma unroll
+    for (int k = 0; k < GNORM_REG; k++) {
+        const int i = c.tid + k * NCT;
+        gw[k] = i < d.Vd ? L->gnorm[i % d.dv] : 0.0f;
+    }
+    {
+        const unsigned long long *const src[2] = {p.core, p.mix + d.cd};
+        const unsigned tags[2] = {tag_rec, tag_in};
+        float *const dst[2] = {o, z};
+        md_ll_read_n<2>(src, tags, dst, d.Vd, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
+    }
+    md_consumer_sync();
     for (int h = c.w; h < d.Hv; h += NCW) {
-        float *o = c.vec + h * d.dv;
-        md_ll_read(p.core + h * d.dv, d.dv, tag_rec, o, c.lane, 32, p, layer, MD_PH_MIX_OUT);
         float ss = 0.0f;
-        for (int j = c.lane; j < d.dv; j += 32) ss += o[j] * o[j];
-        const float inv = rsqrtf(md_warp_sum(ss) / (float)d.dv + d.eps);
-        for (int j = c.lane; j < d.dv; j += 32) {
-            const unsigned long long *zp = p.mix + d.cd + h * d.dv + j;
-            const float z = md_ll_wait(zp, tag_in, md_ll_load(zp), p, layer, MD_PH_MIX_OUT);
-            o[j] = o[j] * inv * L->gnorm[j] * (z / (1.0f + expf(-z)));
-        }
+        for (int j = c.lane; j < d.dv; j += 32) ss += o[h * d.dv + j] * o[h * d.dv + j];
+        ss = md_warp_sum(ss);
+        if (c.lane == 0) inv[h] = rsqrtf(ss / (float)d.dv + d.eps);
+    }
+    md_consumer_sync();
+#pragma unroll
+    for (int k = 0; k < GNORM_REG; k++) {
+        const int i = c.tid + k * NCT;
+        if (i < d.Vd) o[i] = o[i] * inv[i / d.dv] * gw[k] * (z[i] / (1.0f + expf(-z[i])));
+    }
+    for (int i = c.tid + GNORM_REG * NCT; i < d.Vd; i += NCT) {
+        const float zi = z[i];
+        o[i] = o[i] * inv[i / d.dv] * L->gnorm[i % d.dv] * (zi / (1.0f + expf(-zi)));
     }
     md_consumer_sync();
 }
@@ -514,6 +648,7 @@ __device__ void md_head_norm_rope(const md_decode_params &p, const unsigned long
                                   int pos, float scale, int lane, int layer) {
     const int D = p.d.D, R = p.d.R;
     md_ll_read(raw, D, tag, out, lane, 32, p, layer, MD_PH_MIX);
+    __syncwarp(); /* lanes read pairs, the loops below single words */
     float ss = 0.0f;
     for (int i = lane; i < D; i += 32) ss += out[i] * out[i];
     const float inv = rsqrtf(md_warp_sum(ss) / (float)D + p.d.eps);
@@ -569,7 +704,10 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             if (c.w == NCW - 1)
                 md_head_norm_rope(p, p.mix + 2 * d.qd + kvh * D, tag_in, L->k_norm, kt, pos, 1.0f, c.lane, layer);
             else
+            {
                 md_ll_read(p.mix + 2 * d.qd + d.kvd + kvh * D, D, tag_in, kt, c.lane, 32, p, layer, MD_PH_MIX);
+                __syncwarp();
+            }
             __nv_bfloat16 *dst = (c.w == NCW - 1 ? p.k_cache : p.v_cache) + at;
             for (int i = c.lane; i < D; i += 32) dst[i] = __float2bfloat16(kt[i]);
             __threadfence();
@@ -696,8 +834,18 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
                     o0 += ov.x * f;
                     o1 += ov.y * f;
                 }
-                const float g0 = md_ll_wait(gate, tag_in, gw0, p, layer, MD_PH_MIX);
-                const float g1 = md_ll_wait(gate + 1, tag_in, gw1, p, layer, MD_PH_MIX);
+                float g[2];
+                {
+                    const unsigned long long *const gp[2] = {gate, gate + 1};
+                    const unsigned gt[2] = {tag_in, tag_in};
+                    if ((unsigned)(gw0 >> 32) == tag_in && (unsigned)(gw1 >> 32) == tag_in) {
+                        g[0] = __uint_as_float((unsigned)gw0);
+                        g[1] = __uint_as_float((unsigned)gw1);
+                    } else {
+                        md_ll_gather<2>(gp, gt, 2, g, p, layer, MD_PH_MIX);
+                    }
+                }
+                const float g0 = g[0], g1 = g[1];
                 md_ll_store(p.core + head * D + 2 * dp, o0 * sml[hh] / (1.0f + expf(-g0)), tag_out);
                 md_ll_store(p.core + head * D + 2 * dp + 1, o1 * sml[hh] / (1.0f + expf(-g1)), tag_out);
             }
@@ -733,6 +881,7 @@ __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, floa
         ri[c.w] = bi;
     }
     md_consumer_sync();
+    int *s_last = reinterpret_cast<int *>(c.red + 2 * NCW);
     if (c.tid == 0) {
         float v = -FLT_MAX;
         int idx = INT_MAX;
@@ -740,17 +889,37 @@ __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, floa
         p.cand_val[blockIdx.x] = v;
         p.cand_idx[blockIdx.x] = idx;
         __threadfence();
-        unsigned *ticket = &p.tickets[p.d.Hkv];
-        if (atomicAdd(ticket, 1u) == gridDim.x - 1) {
-            __threadfence();
-            float gv = -FLT_MAX;
-            int gi = INT_MAX;
-            for (int b = 0; b < (int)gridDim.x; b++) md_better(gv, gi, __ldcg(p.cand_val + b), __ldcg(p.cand_idx + b));
-            if (gi < 0 || gi >= p.d.vocab) gi = 0; /* all-NaN logits: keep the next embedding lookup in range */
-            p.out_tokens[step] = gi;
-            atomicExch(ticket, 0u);
-            md_ll_store(p.tok, __int_as_float(gi), md_tag(p, step, p.d.n_layers, 0));
-        }
+        *s_last = atomicAdd(&p.tickets[p.d.Hkv], 1u) == gridDim.x - 1;
+        if (*s_last) __threadfence();
+    }
+    md_consumer_sync();
+    if (!*s_last) return;
+    /* the last CTA: every consumer thread loads candidates (all in flight),
+     * then a fixed-order tree: thread t's candidates in CTA order, then the
+     * warp, then the warps in order; ties go to the lower id at every level */
+    float gv = -FLT_MAX;
+    int gi = INT_MAX;
+    for (int b = c.tid; b < (int)gridDim.x; b += NCT) md_better(gv, gi, __ldcg(p.cand_val + b), __ldcg(p.cand_idx + b));
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, gv, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, gi, o);
+        md_better(gv, gi, ov, oi);
+    }
+    md_consumer_sync(); /* rv / ri are reused */
+    if (c.lane == 0) {
+        rv[c.w] = gv;
+        ri[c.w] = gi;
+    }
+    md_consumer_sync();
+    if (c.tid == 0) {
+        gv = -FLT_MAX;
+        gi = INT_MAX;
+        for (int i = 0; i < NCW; i++) md_better(gv, gi, rv[i], ri[i]);
+        if (gi < 0 || gi >= p.d.vocab) gi = 0; /* all-NaN logits: keep the next embedding lookup in range */
+        p.out_tokens[step] = gi;
+        atomicExch(&p.tickets[p.d.Hkv], 0u);
+        md_ll_store(p.tok, __int_as_float(gi), md_tag(p, step, p.d.n_layers, 0));
     }
     md_consumer_sync();
 }
@@ -759,13 +928,12 @@ __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, floa
 
 /* Residual-stream rows this CTA owns: h_own[r - own.begin], published tagged. */
 __device__ __forceinline__ void md_residual_add(const md_decode_params &p, md_consumer &c, int r, float v, unsigned tag) {
-    const md_range own = md_split(p.d.H, gridDim.x, blockIdx.x);
-    const float x = c.h_own[r - own.begin] + v;
-    c.h_own[r - own.begin] = x;
+    const float x = c.h_own[r - c.own_begin] + v;
+    c.h_own[r - c.own_begin] = x;
     md_ll_store(p.h + r, x, tag);
 }
 
-__device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsigned step) {
+__device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsigned step) {
     const md_cuda_dims &d = p.d;
     const int pos = p.pos0 + (int)step;
     /* the input token: the previous step's argmax (or the host's, tagged as one) */
@@ -793,10 +961,10 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_IN);
         const int in_row0 = md_stream_rows(s, gridDim.x, blockIdx.x).begin;
         if (L->full)
-            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_ll_store(p.mix + r, v, t_in); });
+            md_consume_rows<true>(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_ll_store(p.mix + r, v, t_in); });
         else
         {
-            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN,
+            md_consume_rows<true>(p, c, s, layer, MD_PH_MIX_IN,
                             [&](int r, float v, float) { md_ll_store(p.mix + r, md_in_epilogue(p, c, L, r, in_row0, v), t_in); });
             md_in_writeback(p, c, L, s);
         }
@@ -822,7 +990,7 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_OUT);
         md_phase_stream(p, layer, MD_PH_MIX_OUT, &s);
-        md_consume_rows(p, c, s, layer, MD_PH_MIX_OUT, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_out); });
+        md_consume_rows<true>(p, c, s, layer, MD_PH_MIX_OUT, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_out); });
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_OUT)) return;
         /* MLP gate/up */
@@ -832,7 +1000,7 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         md_trace(p, c, step, layer, MD_PH_GU, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_GU);
         md_phase_stream(p, layer, MD_PH_GU, &s);
-        md_consume_rows(p, c, s, layer, MD_PH_GU,
+        md_consume_rows<true>(p, c, s, layer, MD_PH_GU,
                         [&](int i, float g, float u) { md_ll_store(p.act + i, g / (1.0f + expf(-g)) * u, t_gu); });
         md_trace(p, c, step, layer, MD_PH_GU, 3);
         if (md_is_stop(p, layer, MD_PH_GU)) return;
@@ -844,7 +1012,7 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
         md_trace(p, c, step, layer, MD_PH_DOWN, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_DOWN);
         md_phase_stream(p, layer, MD_PH_DOWN, &s);
-        md_consume_rows(p, c, s, layer, MD_PH_DOWN, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_down); });
+        md_consume_rows<true>(p, c, s, layer, MD_PH_DOWN, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_down); });
         md_trace(p, c, step, layer, MD_PH_DOWN, 3);
         if (md_is_stop(p, layer, MD_PH_DOWN)) return;
     }
@@ -858,7 +1026,7 @@ __device__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsi
     float bv = -FLT_MAX;
     int bi = INT_MAX;
     float *logits = p.logits;
-    md_consume_rows(p, c, s, d.n_layers, 0, [&](int r, float v, float) {
+    md_consume_rows<false>(p, c, s, d.n_layers, 0, [&](int r, float v, float) {
         if (logits) logits[r] = v;
         md_better(bv, bi, v, r);
     });
@@ -877,12 +1045,13 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     float *vec = reinterpret_cast<float *>(empty + p.n_stages);
     float *red = vec + p.vec_floats;
     float *pre = red + RED_FLOATS;
-    float *h_own = pre + MD_DEC_PRE_FLOATS;   /* [ceil(H / G)] */
+    float *res = pre + MD_DEC_PRE_FLOATS;
+    float *h_own = res + MD_DEC_RES_FLOATS;   /* [ceil(H / G)] */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     if (threadIdx.x == 0) {
         for (int s = 0; s < p.n_stages; s++) {
             md_mbar_init(&full[s], HOPPER ? 1 : 32);
-            md_mbar_init(&empty[s], NCT);
+            md_mbar_init(&empty[s], p.probe == 3 ? NCW : NCT);
         }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -900,13 +1069,17 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     c.vec = vec;
     c.red = red;
     c.pre = pre;
+    c.res = res;
     c.h_own = h_own;
     c.pre_ok = false;
     c.stall = 0;
+    c.t_chunks = 0;
     c.w = warp - 1;
     c.lane = lane;
     c.tid = threadIdx.x - 32;
-    c.k = 0;
+    c.slot = 0;
+    c.parity = 0;
+    c.own_begin = md_split(p.d.H, gridDim.x, blockIdx.x).begin;
     for (int step = 0; step < p.n_steps; step++) md_consumer_step(p, c, (unsigned)step);
 }
 

@@ -86,6 +86,7 @@ __device__ __forceinline__ md_range md_stream_rows(const md_stream &s, int G, in
 /* Rows per ring chunk: as many whole units as fit in a stage. */
 __device__ __forceinline__ int md_chunk_rows(const md_stream &s, int stage_bytes) {
     int units = stage_bytes / (s.cols * 2 * s.unit);
+    if (units > MD_DEC_RES_FLOATS / s.unit) units = MD_DEC_RES_FLOATS / s.unit; /* a chunk's results fit in c.res */
     return (units < 1 ? 1 : units) * s.unit;
 }
 

@@ -56,13 +56,24 @@ __device__ __forceinline__ void md_mbar_arrive(uint64_t *bar) {
     asm volatile("mbarrier.arrive.shared.b64 %0, [%1];" : "=l"(state) : "r"(md_smem_addr(bar)) : "memory");
 }
 
+/* True once the phase with this parity has completed. On sm_90 try_wait
+ * suspends the thread for a while (hardware-chosen) before answering no, so a
+ * waiting warp does not take issue slots from the consumer warps beside it. */
 __device__ __forceinline__ bool md_mbar_test(uint64_t *bar, unsigned parity) {
     uint32_t ok;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(ok)
+        : "r"(md_smem_addr(bar)), "r"(parity)
+        : "memory");
+#else
     asm volatile(
         "{\n .reg .pred p;\n mbarrier.test_wait.parity.shared.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
         : "=r"(ok)
         : "r"(md_smem_addr(bar)), "r"(parity)
         : "memory");
+#endif
     return ok != 0;
 }
 
@@ -160,19 +171,137 @@ __device__ __forceinline__ float md_ll_wait(const unsigned long long *w, unsigne
     return __uint_as_float((unsigned)x);
 }
 
-/* Reads n tagged words into dst (any memory), issuing eight loads before the
- * first wait; each calling thread handles i = first, first + stride, ... */
+/* Two adjacent tagged words (16-byte aligned) in one load; each word is
+ * single-copy atomic on its own, which is all a tagged word needs. */
+__device__ __forceinline__ ulonglong2 md_ll_load2(const unsigned long long *w) {
+    ulonglong2 x;
+    asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(x.x), "=l"(x.y) : "l"(w) : "memory");
+    return x;
+}
+
+__device__ __forceinline__ void md_ll_spin_check(const md_decode_params &p, unsigned spins, unsigned long long t0, int layer,
+                                                 int phase) {
+    if (p.watchdog_ns && (spins & 63) == 63 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
+        md_watchdog_fire(p, 1, layer, phase);
+}
+
+#define MD_LL_BATCH 8 /* loads a thread keeps in flight while polling */
+
+/* Polls the tagged words w[k] (k < n) until each carries tags[k]: every
+ * load of a round is in flight at once, and a round re-reads only the words
+ * still stale, so inputs that are ready cost one round trip however many
+ * words there are. Values go to out[k]. */
+template <int N>
+__device__ __forceinline__ void md_ll_gather(const unsigned long long *const (&w)[N], const unsigned (&tags)[N], int n,
+                                             float (&out)[N], const md_decode_params &p, int layer, int phase) {
+    unsigned long long x[N];
+#pragma unroll
+    for (int k = 0; k < N; k++)
+        if (k < n) x[k] = md_ll_load(w[k]);
+    unsigned long long t0 = 0;
+#pragma unroll 1
+    for (unsigned spins = 0;; spins++) {
+        unsigned stale = 0;
+#pragma unroll
+        for (int k = 0; k < N; k++)
+            if (k < n) {
+                if ((unsigned)(x[k] >> 32) == tags[k]) out[k] = __uint_as_float((unsigned)x[k]);
+                else stale |= 1u << k;
+            }
+        if (!stale) return;
+        if (spins == 0 && p.watchdog_ns) t0 = md_globaltimer();
+#pragma unroll
+        for (int k = 0; k < N; k++)
+            if (stale >> k & 1) x[k] = md_ll_load(w[k]);
+        md_ll_spin_check(p, spins, t0, layer, phase);
+    }
+}
+
+/* Reads n tagged words of NS sources (src[s][0..n), each with its tag) into
+ * dst[s] (any memory); each calling thread handles the pairs first, first +
+ * stride, ... of every source (16-byte loads when all sources are 16-byte
+ * aligned, else words), MD_LL_BATCH / NS loads per source in flight at once,
+ * all polled together. */
+template <int NS>
+__device__ __forceinline__ void md_ll_read_n(const unsigned long long *const (&src)[NS], const unsigned (&tag)[NS],
+                                             float *const (&dst)[NS], int n, int first, int stride, const md_decode_params &p,
+                                             int layer, int phase) {
+    constexpr int B = MD_LL_BATCH / NS;
+    bool aligned = true;
+#pragma unroll
+    for (int s = 0; s < NS; s++) aligned = aligned && ((uintptr_t)src[s] & 15) == 0;
+    const int units = aligned ? n / 2 : n;
+#pragma unroll 1
+    for (int j0 = first; j0 < units; j0 += B * stride) {
+        if (aligned) {
+            ulonglong2 x[NS][B];
+#pragma unroll
+            for (int k = 0; k < B; k++)
+                if (j0 + k * stride < units)
+#pragma unroll
+                    for (int s = 0; s < NS; s++) x[s][k] = md_ll_load2(src[s] + 2 * (j0 + k * stride));
+            unsigned long long t0 = 0;
+#pragma unroll 1
+            for (unsigned spins = 0;; spins++) {
+                unsigned stale = 0;
+#pragma unroll
+                for (int k = 0; k < B; k++) {
+                    const int j = j0 + k * stride;
+                    if (j < units)
+#pragma unroll
+                        for (int s = 0; s < NS; s++) {
+                            if ((unsigned)(x[s][k].x >> 32) == tag[s] && (unsigned)(x[s][k].y >> 32) == tag[s]) {
+                                dst[s][2 * j] = __uint_as_float((unsigned)x[s][k].x);
+                                dst[s][2 * j + 1] = __uint_as_float((unsigned)x[s][k].y);
+                            } else {
+                                stale |= 1u << (k * NS + s);
+                            }
+                        }
+                }
+                if (!stale) break;
+                if (spins == 0 && p.watchdog_ns) t0 = md_globaltimer();
+#pragma unroll
+                for (int k = 0; k < B; k++)
+#pragma unroll
+                    for (int s = 0; s < NS; s++)
+                        if (stale >> (k * NS + s) & 1) x[s][k] = md_ll_load2(src[s] + 2 * (j0 + k * stride));
+                md_ll_spin_check(p, spins, t0, layer, phase);
+            }
+        } else {
+            const unsigned long long *w[NS * B];
+            unsigned tags[NS * B];
+            float v[NS * B];
+            int m = 0;
+#pragma unroll
+            for (int k = 0; k < B; k++) {
+                const int j = j0 + k * stride;
+#pragma unroll
+                for (int s = 0; s < NS; s++) {
+                    w[k * NS + s] = src[s] + (j < units ? j : 0);
+                    tags[k * NS + s] = tag[s];
+                }
+                if (j < units) m = (k + 1) * NS;
+            }
+            md_ll_gather<NS * B>(w, tags, m, v, p, layer, phase);
+#pragma unroll
+            for (int k = 0; k < B; k++)
+#pragma unroll
+                for (int s = 0; s < NS; s++)
+                    if (k * NS + s < m) dst[s][j0 + k * stride] = v[k * NS + s];
+        }
+    }
+    if (aligned && (n & 1) && first == 0) /* the odd last word */
+#pragma unroll
+        for (int s = 0; s < NS; s++) dst[s][n - 1] = md_ll_wait(src[s] + n - 1, tag[s], md_ll_load(src[s] + n - 1), p, layer, phase);
+}
+
+/* Reads n tagged words src[0..n) into dst (see md_ll_read_n). */
 __device__ __forceinline__ void md_ll_read(const unsigned long long *src, int n, unsigned tag, float *dst, int first, int stride,
                                            const md_decode_params &p, int layer, int phase) {
-    int i = first;
-    for (; i + 7 * stride < n; i += 8 * stride) {
-        unsigned long long x[8];
-#pragma unroll
-        for (int k = 0; k < 8; k++) x[k] = md_ll_load(src + i + k * stride);
-#pragma unroll
-        for (int k = 0; k < 8; k++) dst[i + k * stride] = md_ll_wait(src + i + k * stride, tag, x[k], p, layer, phase);
-    }
-    for (; i < n; i += stride) dst[i] = md_ll_wait(src + i, tag, md_ll_load(src + i), p, layer, phase);
+    const unsigned long long *const s[1] = {src};
+    const unsigned t[1] = {tag};
+    float *const d[1] = {dst};
+    md_ll_read_n<1>(s, t, d, n, first, stride, p, layer, phase);
 }
 
 /* The consumer warps' barrier (the producer warp never joins it). */

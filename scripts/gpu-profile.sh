@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# gpu-profile.sh — on the GPU machine: build, then profile one decode launch
+# of the synthetic 0.8B with Nsight Compute (warp stall reasons, scheduler and
+# instruction statistics, per-SASS-instruction stall samples). Writes
+# details.txt, source.csv.gz (per SASS instruction) and source-cuda.csv.gz
+# (per CUDA line) to $OUT (or ./gpu-profile-out).
+# Usage: scripts/gpu-profile.sh [n_steps]   (default 16)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-$PWD/gpu-profile-out}
+mkdir -p "$out"
+. scripts/gpu-env.sh
+n=${1:-16}
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMD_CUDA_ARCHS="${MD_CUDA_ARCHS:-90a}" -DMD_CUDA_PTX=OFF >"$out/cmake.log" 2>&1 \
+  && cmake --build build-gpu -j16 --target megadelta_cli >"$out/build.log" 2>&1 || { tail -n 30 "$out/build.log"; exit 1; }
+build-gpu/megadelta bench -p 0 -n "$n" -r 1 > /dev/null 2>&1   # writes the synthetic 0.8B once
+ncu -k regex:md_decode_kernel --launch-skip 1 --launch-count 1 \
+  --section WarpStateStats --section SourceCounters --section SchedulerStats --section InstructionStats \
+  --section LaunchStats --section Occupancy -f -o "$out/prof" build-gpu/megadelta bench -p 0 -n "$n" -r 1 > "$out/ncu.log" 2>&1
+tail -n 5 "$out/ncu.log"
+ncu -i "$out/prof.ncu-rep" --page details > "$out/details.txt" 2>&1
+ncu -i "$out/prof.ncu-rep" --page source --csv --print-source sass 2> "$out/source.err" | gzip > "$out/source.csv.gz"
+ncu -i "$out/prof.ncu-rep" --page source --csv --print-source cuda 2>> "$out/source.err" | gzip > "$out/source-cuda.csv.gz"
+rm -f "$out/prof.ncu-rep"
+grep -iE 'stall|warp cycles|issued|eligible|active warps|no instruction' "$out/details.txt" | head -60
