@@ -242,7 +242,10 @@ void md_sampler_accept(md_sampler_t *s, int32_t token);
  * Does not accept the token. */
 int32_t md_sampler_sample(md_sampler_t *s, float *logits);
 /* Feeds one token and picks the next: greedy without penalties ->
- * md_session_decode_argmax; otherwise logits to the host + md_sampler_sample. */
+ * md_session_decode_argmax; otherwise, on a GPU session, a sampling kernel
+ * picks from the logits on the device (only the id comes back), and on the
+ * CPU md_sampler_sample runs on the logits. Both give the same token for the
+ * same logits, history and random stream. */
 md_status md_session_decode_sample(md_session_t *s, int32_t token, md_sampler_t *smp, int32_t *next);
 
 /* Generation loop shared by `megadelta generate` and `megadelta chat`. */

@@ -27,11 +27,11 @@ run_ctest() { # label-regex name
   local rc=$?
   local summary; summary=$(grep -E 'tests passed|tests failed' "$out/ctest-$2.log" | tail -1)
   row "ctest $2" "${summary:-rc=$rc}"
-  grep -hE 'worst rel L2|prefill\(|runs x|rel L2' "$out/ctest-$2.log" | head -12 | sed 's/^/    /'
+  grep -hE 'worst rel L2|prefill\(|runs x|rel L2|lockstep|chosen logits|per step' "$out/ctest-$2.log" | head -16 | sed 's/^/    /'
 }
 
 if [ "$mode" = decode ]; then
-  run_ctest 'test_gpu_tiny|test_gpu_fixtures' tiny
+  run_ctest 'test_gpu_tiny|test_gpu_fixtures|test_gpu_sampler' tiny
   build-gpu/megadelta bench -p 0 -n 128 -r 1 > /dev/null 2>&1   # writes the synthetic 0.8B once
   MEGADELTA_TRACE=1 build-gpu/megadelta bench -p 0 -n 128 -r 1 > "$out/trace.txt" 2> "$out/trace.err"
   tail -n 14 "$out/trace.err"
@@ -45,7 +45,7 @@ if [ "$mode" = decode ]; then
   exit 0
 fi
 if [ "$mode" != bench ] && [ "$mode" != decode ]; then
-  run_ctest 'test_gpu_tiny|test_gpu_repeat|test_gpu_fixtures' tiny
+  run_ctest 'test_gpu_tiny|test_gpu_repeat|test_gpu_fixtures|test_gpu_sampler' tiny
   for g in 2 3 7; do
     MEGADELTA_GRID=$g MEGADELTA_WATCHDOG_MS=20000 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper \
       > "$out/grid$g.log" 2>&1; row "grid $g (tiny, hopper)" "rc=$? $(grep -h 'worst' "$out/grid$g.log" | head -1 | cut -c1-50)"

@@ -25,6 +25,11 @@ typedef struct md_backend_ops {
     /* n greedy steps from `first` (see md_session_generate_argmax); NULL:
      * the engine loops over decode and times with the host clock. */
     md_status (*generate_argmax)(md_session_t *s, int32_t first, int n, int32_t *out, double *seconds);
+    /* One token through the decode path, then one sampling step on the
+     * backend's own copy of the logits (sample.c's semantics: penalty window
+     * hist[0..n_hist), uniform draw u); NULL: the engine samples on the host. */
+    md_status (*decode_sample)(md_session_t *s, int32_t token, const md_sampler_params *p, const int32_t *hist, int n_hist, float u,
+                               int32_t *next);
 } md_backend_ops;
 
 struct md_session {
@@ -38,11 +43,20 @@ struct md_session {
     void *impl;                /* the backend's state */
 };
 
+/* md_session_decode with the sampling step on the backend (engine.c); false
+ * in *done when the backend has no such step (the caller samples itself). */
+md_status md_session_decode_sampled(md_session_t *s, int32_t token, const md_sampler_params *p, const int32_t *hist, int n_hist,
+                                    float u, int32_t *next, bool *done);
+
 extern const md_backend_ops md_cpu_backend;
 #ifdef MD_HAVE_CUDA
 extern const md_backend_ops md_cuda_backend;
 /* Whether a usable CUDA device (compute capability >= 8.0) is present. */
 bool md_cuda_device_available(void);
+/* The GPU sampling step on logits given by the host (tests compare it with
+ * sample.c on chosen logits); s must be a GPU session. */
+md_status md_cuda_sample_host_logits(md_session_t *s, const float *logits, const md_sampler_params *p, const int32_t *hist,
+                                     int n_hist, float u, int32_t *out);
 #endif
 
 #ifdef __cplusplus

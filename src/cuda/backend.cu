@@ -190,6 +190,7 @@ static void cuda_free(md_session_t *s) {
     cudaSetDevice(g->device);
     if (g->dec) md_decode_free(s);
     if (g->pre) md_prefill_free(s);
+    md_cuda_sampler_free(g);
     cudaFree(g->weight_pool);
     cudaFree(g->d_layers);
     cudaFree(g->conv_state);
@@ -348,6 +349,25 @@ static md_status cuda_decode(md_session_t *s, int32_t token, float *logits, int3
     return MD_OK;
 }
 
+/* A non-greedy step: the decode kernel leaves the logits on the device and
+ * the sampling kernel picks from them there (4 bytes come back). */
+static md_status cuda_decode_sample(md_session_t *s, int32_t token, const md_sampler_params *p, const int32_t *hist, int n_hist,
+                                    float u, int32_t *next) {
+    md_cuda_ctx *g = md_cuda_of(s);
+    int32_t argmax;
+    md_status st = md_decode_run(s, s->pos, token, 1, &argmax, g->d_logits, NULL);
+    if (st != MD_OK) return st;
+    return md_cuda_sample(g, g->d_logits, p, hist, n_hist, u, next);
+}
+
+md_status md_cuda_sample_host_logits(md_session_t *s, const float *logits, const md_sampler_params *p, const int32_t *hist,
+                                     int n_hist, float u, int32_t *out) {
+    if (!s || s->ops != &md_cuda_backend) return md_fail(MD_ERR_INVALID_ARG, "md_cuda_sample_host_logits: not a GPU session");
+    md_cuda_ctx *g = md_cuda_of(s);
+    MD_CUDA_CHECK(cudaMemcpyAsync(g->d_logits, logits, (size_t)g->dims.vocab * sizeof(float), cudaMemcpyHostToDevice, g->stream));
+    return md_cuda_sample(g, g->d_logits, p, hist, n_hist, u, out);
+}
+
 static md_status cuda_generate_argmax(md_session_t *s, int32_t first, int n, int32_t *out, double *seconds) {
     return md_decode_run(s, s->pos, first, n, out, NULL, seconds);
 }
@@ -360,4 +380,5 @@ const md_backend_ops md_cuda_backend = {
     /* .prefill = */ cuda_prefill,
     /* .decode = */ cuda_decode,
     /* .generate_argmax = */ cuda_generate_argmax,
+    /* .decode_sample = */ cuda_decode_sample,
 };

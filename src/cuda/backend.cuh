@@ -83,6 +83,7 @@ typedef struct md_cuda_ctx {
     struct md_decode *dec;
     struct md_prefill *pre;
     double bandwidth_gbs;            /* measured once at init (device-to-device copy) */
+    struct md_gpu_sampler *sampler;  /* created by the first non-greedy sampling step */
 } md_cuda_ctx;
 
 static inline md_cuda_ctx *md_cuda_of(md_session_t *s) { return (md_cuda_ctx *)s->impl; }
@@ -97,6 +98,13 @@ md_status md_decode_reset(md_session_t *s);
  * d_logits (device, may be NULL) gets the last step's logits [V]; *seconds
  * (may be NULL) the kernel time from CUDA events. */
 md_status md_decode_run(md_session_t *s, int pos, int32_t first, int n, int32_t *out, float *d_logits, double *seconds);
+
+/* sample/sample.cu: one sampling step (sample.c's semantics) on the logits in
+ * d_logits ([V], modified in place), with the penalty window hist[0..n_hist)
+ * and the uniform draw u; *out gets the chosen id. */
+md_status md_cuda_sample(md_cuda_ctx *g, float *d_logits, const md_sampler_params *sp, const int32_t *hist, int n_hist, float u,
+                         int32_t *out);
+void md_cuda_sampler_free(md_cuda_ctx *g);
 
 /* prefill/prefill.cu: consumes n tokens at positions s->pos.. and leaves the
  * state as n decode steps would; writes the last n_rows logits to the device

@@ -1,0 +1,413 @@
+/*
+ * sample.cu — one sampling step on the device, with the semantics of
+ * sample.c (penalties, temperature, top-k, top-p, min-p, one uniform draw),
+ * so a non-greedy decode step never copies the logits to the host: one
+ * kernel of one CTA reads the decode kernel's logits where they are and
+ * writes the chosen id.
+ *
+ * Every thread owns a contiguous range of ids, so sums in id order are a
+ * per-thread loop plus a fixed tree over threads: runs are bitwise
+ * repeatable. Top-k is a radix select of the k-th largest logit (4 passes of
+ * 8 bits over order-preserving keys). Top-p finds, by the same narrowing, the
+ * logit level where the kept prefix of the (logit desc, id asc) order ends,
+ * with probabilities in 2^-62 fixed point so that bin masses add exactly in
+ * any order; among equal logits at that level the lowest ids stay. The CPU
+ * sums in double in a different order, so the two can differ only when the
+ * draw or the top-p boundary falls within ~1e-15 of a partial sum.
+ */
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+
+#include "cuda/backend.cuh"
+#include "cuda/common.cuh"
+
+#define SB 512 /* threads of the sampling CTA */
+#define SW (SB / 32)
+#define FP_ONE 4611686018427387904.0 /* 2^62: probability 1 in fixed point */
+
+typedef struct md_sample_args {
+    float temperature, top_p, min_p, repeat_penalty, presence_penalty, u;
+    int top_k, vocab, n_hist;
+    unsigned stamp;
+} md_sample_args;
+
+struct md_gpu_sampler {
+    int32_t *d_hist, *d_out;
+    int hist_cap;
+    unsigned *d_stamp; /* [V] marks tokens already penalised (the call's stamp) */
+    unsigned stamp;
+};
+
+/* Order-preserving key of a float: a larger float has a larger key. */
+__device__ __forceinline__ unsigned md_fkey(float f) {
+    const unsigned b = __float_as_uint(f);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+__device__ __forceinline__ float md_key_float(unsigned k) {
+    return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+
+typedef struct md_sample_smem {
+    unsigned cnt[256];
+    unsigned long long mass[256];
+    double wd[SW];
+    float wf[SW];
+    int wi[SW];
+    unsigned wu[SW];
+    unsigned key;  /* radix prefix so far */
+    unsigned need; /* rank still to find (top-k) */
+    unsigned long long above; /* mass above the prefix (top-p) */
+    int result;
+} md_sample_smem;
+
+__device__ double md_block_sum_d(double v, md_sample_smem &sm) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if ((threadIdx.x & 31) == 0) sm.wd[threadIdx.x / 32] = v;
+    __syncthreads();
+    double s = 0;
+    for (int w = 0; w < SW; w++) s += sm.wd[w];
+    __syncthreads();
+    return s;
+}
+
+__device__ unsigned md_block_sum_u(unsigned v, md_sample_smem &sm) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if ((threadIdx.x & 31) == 0) sm.wu[threadIdx.x / 32] = v;
+    __syncthreads();
+    unsigned s = 0;
+    for (int w = 0; w < SW; w++) s += sm.wu[w];
+    __syncthreads();
+    return s;
+}
+
+/* Exclusive prefix (over threads, in thread order) of a per-thread count. */
+__device__ unsigned md_block_excl_u(unsigned v, md_sample_smem &sm, unsigned *total) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x / 32;
+    unsigned x = v;
+    for (int o = 1; o < 32; o <<= 1) {
+        const unsigned y = __shfl_up_sync(0xffffffffu, x, o);
+        if (lane >= o) x += y;
+    }
+    if (lane == 31) sm.wu[w] = x;
+    __syncthreads();
+    unsigned before = 0, all = 0;
+    for (int i = 0; i < SW; i++) {
+        if (i < w) before += sm.wu[i];
+        all += sm.wu[i];
+    }
+    __syncthreads();
+    *total = all;
+    return before + x - v;
+}
+
+/* Exclusive prefix of a per-thread double, in thread order (fixed tree). */
+__device__ double md_block_excl_d(double v, md_sample_smem &sm) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x / 32;
+    double x = v;
+    for (int o = 1; o < 32; o <<= 1) {
+        const double y = __shfl_up_sync(0xffffffffu, x, o);
+        if (lane >= o) x += y;
+    }
+    if (lane == 31) sm.wd[w] = x;
+    __syncthreads();
+    double before = 0;
+    for (int i = 0; i < w; i++) before += sm.wd[i];
+    __syncthreads();
+    return before + x - v;
+}
+
+/* The best (value, lowest id) over the block; ties and NaN as sample.c's argmax. */
+__device__ int md_block_argmax(const float *l, int b, int e, md_sample_smem &sm) {
+    float bv = -INFINITY;
+    int bi = INT_MAX; /* INT_MAX: no non-NaN value yet */
+    for (int i = b; i < e; i++) {
+        const float x = l[i];
+        if (x == x && (bi == INT_MAX || x > bv)) {
+            bv = x;
+            bi = i;
+        }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (ov > bv || (ov == bv && oi < bi)) {
+            bv = ov;
+            bi = oi;
+        }
+    }
+    if ((threadIdx.x & 31) == 0) {
+        sm.wf[threadIdx.x / 32] = bv;
+        sm.wi[threadIdx.x / 32] = bi;
+    }
+    __syncthreads();
+    float v = -INFINITY;
+    int idx = INT_MAX;
+    for (int w = 0; w < SW; w++)
+        if (sm.wf[w] > v || (sm.wf[w] == v && sm.wi[w] < idx)) {
+            v = sm.wf[w];
+            idx = sm.wi[w];
+        }
+    __syncthreads();
+    /* sample.c: best starts at 0 and moves only on '>': a NaN at 0 wins, and so
+     * does 0 when nothing is larger than it */
+    if (l[0] != l[0] || idx == INT_MAX) return 0;
+    return idx;
+}
+
+/* Radix step over keys of the candidates (l > -inf) in [b, e) that share the
+ * prefix's top `bits` bits: counts (and, with masses, fixed-point
+ * probabilities) per next byte. */
+__device__ void md_radix_hist(const float *l, int b, int e, unsigned prefix, int bits, bool with_mass, float mx, double inv_sum,
+                              md_sample_smem &sm) {
+    for (int i = threadIdx.x; i < 256; i += SB) {
+        sm.cnt[i] = 0;
+        sm.mass[i] = 0;
+    }
+    __syncthreads();
+    const int shift = 24 - bits;
+    for (int i = b; i < e; i++) {
+        if (!(l[i] > -INFINITY)) continue;
+        const unsigned k = md_fkey(l[i]);
+        if (bits > 0 && (k >> (32 - bits)) != (prefix >> (32 - bits))) continue;
+        const unsigned bin = (k >> shift) & 255u;
+        atomicAdd(&sm.cnt[bin], 1u);
+        if (with_mass) atomicAdd(&sm.mass[bin], (unsigned long long)(exp((double)l[i] - mx) * inv_sum * FP_ONE));
+    }
+    __syncthreads();
+}
+
+__global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *hist, unsigned *stamp, md_sample_args a, int32_t *out) {
+    __shared__ md_sample_smem sm;
+    const int V = a.vocab, per = (V + SB - 1) / SB;
+    const int b = threadIdx.x * per < V ? threadIdx.x * per : V;
+    const int e = b + per < V ? b + per : V;
+
+    /* 1. penalties, once per distinct token of the window */
+    if (a.repeat_penalty != 1.0f || a.presence_penalty != 0.0f) {
+        for (int i = threadIdx.x; i < a.n_hist; i += SB) {
+            const int t = hist[i];
+            if (t < 0 || t >= V || atomicExch(&stamp[t], a.stamp) == a.stamp) continue;
+            float x = l[t];
+            if (a.repeat_penalty != 1.0f) x = x < 0.0f ? x * a.repeat_penalty : x / a.repeat_penalty;
+            l[t] = x - a.presence_penalty;
+        }
+        __threadfence_block();
+        __syncthreads();
+    }
+    /* 2. greedy */
+    if (a.temperature <= 0.0f) {
+        const int r = md_block_argmax(l, b, e, sm);
+        if (threadIdx.x == 0) *out = r;
+        return;
+    }
+    /* 3. temperature; non-candidates (-inf, NaN) become -inf */
+    unsigned n_mine = 0;
+    for (int i = b; i < e; i++) {
+        if (l[i] > -INFINITY) {
+            l[i] = l[i] / a.temperature;
+            n_mine++;
+        } else {
+            l[i] = -INFINITY;
+        }
+    }
+    const unsigned n = md_block_sum_u(n_mine, sm);
+    if (n == 0) { /* sample.c: the argmax of the penalised logits (all -inf here: id 0) */
+        if (threadIdx.x == 0) *out = 0;
+        return;
+    }
+    /* 4. top-k: the k-th largest logit by radix select; below it is removed */
+    if (a.top_k > 0 && (unsigned)a.top_k < n) {
+        if (threadIdx.x == 0) {
+            sm.key = 0;
+            sm.need = (unsigned)a.top_k;
+        }
+        __syncthreads();
+        for (int bits = 0; bits < 32; bits += 8) {
+            const unsigned prefix = sm.key;
+            md_radix_hist(l, b, e, prefix, bits, false, 0.0f, 0.0, sm);
+            if (threadIdx.x == 0) {
+                unsigned need = sm.need;
+                int bin = 255;
+                for (; bin > 0 && sm.cnt[bin] < need; bin--) need -= sm.cnt[bin];
+                sm.need = need;
+                sm.key = prefix | ((unsigned)bin << (24 - bits));
+            }
+            __syncthreads();
+        }
+        const float th = md_key_float(sm.key);
+        for (int i = b; i < e; i++)
+            if (l[i] < th) l[i] = -INFINITY;
+        __syncthreads();
+    }
+    /* 5. softmax over the candidates: max, and the sum of exp(l - max) in double */
+    float mx = -INFINITY;
+    for (int i = b; i < e; i++) mx = fmaxf(mx, l[i]);
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if ((threadIdx.x & 31) == 0) sm.wf[threadIdx.x / 32] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int w = 0; w < SW; w++) mx = fmaxf(mx, sm.wf[w]);
+    __syncthreads();
+    double s_mine = 0;
+    for (int i = b; i < e; i++)
+        if (l[i] > -INFINITY) s_mine += exp((double)l[i] - mx);
+    const double sum = md_block_sum_d(s_mine, sm);
+    const double inv_sum = 1.0 / sum;
+    /* 6. top-p: the lowest logit level v whose mass strictly above is < top_p
+     * (every higher level stays whole); of its ties the lowest ids stay while
+     * the mass before each is < top_p */
+    if (a.top_p < 1.0f) {
+        const unsigned long long T = (unsigned long long)((double)a.top_p * FP_ONE);
+        if (threadIdx.x == 0) {
+            sm.key = 0;
+            sm.above = 0;
+        }
+        __syncthreads();
+        unsigned level_count = 0;
+        for (int bits = 0; bits < 32; bits += 8) {
+            const unsigned prefix = sm.key;
+            md_radix_hist(l, b, e, prefix, bits, true, mx, inv_sum, sm);
+            if (threadIdx.x == 0) {
+                unsigned long long acc = sm.above;
+                int pick = -1;
+                for (int bin = 255; bin >= 0; bin--) {
+                    if (!sm.cnt[bin]) continue;
+                    if (acc < T) {
+                        pick = bin;
+                        sm.above = acc;
+                    } else {
+                        break;
+                    }
+                    acc += sm.mass[bin];
+                }
+                sm.key = prefix | ((unsigned)(pick < 0 ? 0 : pick) << (24 - bits));
+                sm.need = pick < 0 ? 0 : sm.cnt[pick];
+            }
+            __syncthreads();
+            level_count = sm.need;
+        }
+        const unsigned vkey = sm.key;
+        const float v = md_key_float(vkey);
+        const unsigned long long H = sm.above;
+        const unsigned long long pv = (unsigned long long)(exp((double)v - mx) * inv_sum * FP_ONE);
+        unsigned keep = level_count;
+        if (pv > 0) {
+            const unsigned long long k = (T - H + pv - 1) / pv; /* ties j < k have H + j pv < T */
+            if (k < keep) keep = (unsigned)k;
+        }
+        unsigned ties_mine = 0;
+        for (int i = b; i < e; i++) ties_mine += md_fkey(l[i]) == vkey && l[i] > -INFINITY;
+        unsigned total;
+        unsigned rank = md_block_excl_u(ties_mine, sm, &total);
+        for (int i = b; i < e; i++) {
+            if (!(l[i] > -INFINITY)) continue;
+            const unsigned k = md_fkey(l[i]);
+            if (k < vkey || (k == vkey && rank++ >= keep)) l[i] = -INFINITY;
+        }
+        __syncthreads();
+    }
+    /* 7. min-p, against the probabilities of step 5 (as sample.c) */
+    if (a.min_p > 0.0f) {
+        const double th = (double)a.min_p * (exp(0.0) * inv_sum);
+        for (int i = b; i < e; i++)
+            if (l[i] > -INFINITY && exp((double)l[i] - mx) * inv_sum < th) l[i] = -INFINITY;
+        __syncthreads();
+    }
+    /* 8. the draw: in id order, the first token whose running sum of
+     * exp(l - max) exceeds u times the total (the maximum always survives, so
+     * max is unchanged) */
+    double w_mine = 0;
+    int last_mine = -1;
+    for (int i = b; i < e; i++)
+        if (l[i] > -INFINITY) {
+            w_mine += exp((double)l[i] - mx);
+            last_mine = i;
+        }
+    const double before = md_block_excl_d(w_mine, sm);
+    const double total_w = md_block_sum_d(w_mine, sm);
+    const double target = (double)a.u * total_w;
+    if (threadIdx.x == 0) sm.result = INT_MAX;
+    __syncthreads();
+    if (before + w_mine > target && before <= target) { /* the crossing is in this thread's range */
+        double run = before;
+        int pick = last_mine;
+        for (int i = b; i < e; i++)
+            if (l[i] > -INFINITY) {
+                run += exp((double)l[i] - mx);
+                if (run > target) {
+                    pick = i;
+                    break;
+                }
+            }
+        atomicMin(&sm.result, pick);
+    }
+    /* no crossing found (rounding): the last candidate, as sample.c */
+    int last = last_mine;
+    for (int o = 16; o > 0; o >>= 1) last = max(last, __shfl_xor_sync(0xffffffffu, last, o));
+    if ((threadIdx.x & 31) == 0) sm.wi[threadIdx.x / 32] = last;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int lastc = -1;
+        for (int w = 0; w < SW; w++) lastc = max(lastc, sm.wi[w]);
+        *out = sm.result != INT_MAX ? sm.result : lastc;
+    }
+}
+
+void md_cuda_sampler_free(md_cuda_ctx *g) {
+    struct md_gpu_sampler *s = g->sampler;
+    if (!s) return;
+    cudaFree(s->d_hist);
+    cudaFree(s->d_out);
+    cudaFree(s->d_stamp);
+    free(s);
+    g->sampler = NULL;
+}
+
+md_status md_cuda_sample(md_cuda_ctx *g, float *d_logits, const md_sampler_params *sp, const int32_t *hist, int n_hist, float u,
+                         int32_t *out) {
+    const int V = g->dims.vocab;
+    if (!g->sampler) {
+        struct md_gpu_sampler *s = (struct md_gpu_sampler *)calloc(1, sizeof *s);
+        if (!s) return md_fail(MD_ERR_OUT_OF_MEMORY, "GPU sampler: out of memory");
+        g->sampler = s;
+        MD_CUDA_CHECK(cudaMalloc(&s->d_out, sizeof(int32_t)));
+        MD_CUDA_CHECK(cudaMalloc(&s->d_stamp, (size_t)V * sizeof(unsigned)));
+        MD_CUDA_CHECK(cudaMemsetAsync(s->d_stamp, 0, (size_t)V * sizeof(unsigned), g->stream));
+    }
+    struct md_gpu_sampler *s = g->sampler;
+    const bool penalties = n_hist > 0 && (sp->repeat_penalty != 1.0f || sp->presence_penalty != 0.0f);
+    if (penalties) {
+        if (n_hist > s->hist_cap) {
+            cudaFree(s->d_hist);
+            s->d_hist = NULL;
+            int cap = s->hist_cap ? s->hist_cap : 256;
+            while (cap < n_hist) cap *= 2;
+            MD_CUDA_CHECK(cudaMalloc(&s->d_hist, (size_t)cap * sizeof(int32_t)));
+            s->hist_cap = cap;
+        }
+        MD_CUDA_CHECK(cudaMemcpyAsync(s->d_hist, hist, (size_t)n_hist * sizeof(int32_t), cudaMemcpyHostToDevice, g->stream));
+        if (++s->stamp == 0) { /* wrapped: old marks could collide */
+            MD_CUDA_CHECK(cudaMemsetAsync(s->d_stamp, 0, (size_t)V * sizeof(unsigned), g->stream));
+            s->stamp = 1;
+        }
+    }
+    md_sample_args a;
+    a.temperature = sp->temperature;
+    a.top_p = sp->top_p;
+    a.min_p = sp->min_p;
+    a.repeat_penalty = penalties ? sp->repeat_penalty : 1.0f;
+    a.presence_penalty = penalties ? sp->presence_penalty : 0.0f;
+    a.u = u;
+    a.top_k = sp->top_k;
+    a.vocab = V;
+    a.n_hist = penalties ? n_hist : 0;
+    a.stamp = s->stamp;
+    md_sample_kernel<<<1, SB, 0, g->stream>>>(d_logits, s->d_hist, s->d_stamp, a, s->d_out);
+    MD_CUDA_CHECK(cudaGetLastError());
+    int32_t r;
+    MD_CUDA_CHECK(cudaMemcpyAsync(&r, s->d_out, sizeof r, cudaMemcpyDeviceToHost, g->stream));
+    MD_CUDA_CHECK(cudaStreamSynchronize(g->stream));
+    *out = r;
+    return MD_OK;
+}
