@@ -37,7 +37,7 @@ enum {
     MD_PH_DOWN = 4,
 };
 
-#define MD_DEC_CONSUMER_WARPS 8
+#define MD_DEC_CONSUMER_WARPS 7
 #define MD_DEC_THREADS ((MD_DEC_CONSUMER_WARPS + 1) * 32)
 #define MD_DEC_REC_COLS 16   /* value columns per recurrence work item */
 #define MD_DEC_ATTN_MAX_CHUNK 512

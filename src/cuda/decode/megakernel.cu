@@ -25,8 +25,7 @@
 #define MAX_GROUP 8   /* query heads per KV head held in registers by the score loop */
 #define MAX_DK_LANE 4 /* dk / 32: key head dims up to 128 */
 
-#define REC_COLS_PER_WARP (MD_DEC_REC_COLS / NCW)
-static_assert(MD_DEC_REC_COLS % NCW == 0, "recurrence columns split evenly over the consumer warps");
+#define REC_COLS_PER_WARP ((MD_DEC_REC_COLS + NCW - 1) / NCW) /* warp w owns columns w, w + NCW, ... of an item */
 
 /* ================================================================ producer */
 
@@ -526,7 +525,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
 #pragma unroll
                 for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
                     const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
-                    sr[cc][m] = S0[(size_t)j * d.dk + c.lane + 32 * m];
+                    sr[cc][m] = c.w + NCW * cc < MD_DEC_REC_COLS ? S0[(size_t)j * d.dk + c.lane + 32 * m] : 0.0f;
                 }
         const float A = expf(L->A_log[h]), dtb = L->dt_bias[h];
         /* inputs, polled together: q, k of key head kh (slots 0..3, 4..7),
@@ -545,7 +544,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
             win[MAX_DK_LANE + m] = m < per_lane ? k + c.lane + 32 * m : bp;
         }
 #pragma unroll
-        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) win[2 * MAX_DK_LANE + cc] = vp + NCW * cc;
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) win[2 * MAX_DK_LANE + cc] = c.w + NCW * cc < MD_DEC_REC_COLS ? vp + NCW * cc : bp;
         win[NIN - 2] = bp;
         win[NIN - 1] = ap;
 #pragma unroll
@@ -576,6 +575,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
             }
 #pragma unroll
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
+            if (c.w + NCW * cc >= MD_DEC_REC_COLS) break; /* warp-uniform */
             const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
             float mm = 0.0f;
 #pragma unroll

@@ -87,6 +87,9 @@ __device__ __forceinline__ md_range md_stream_rows(const md_stream &s, int G, in
 __device__ __forceinline__ int md_chunk_rows(const md_stream &s, int stage_bytes) {
     int units = stage_bytes / (s.cols * 2 * s.unit);
     if (units > MD_DEC_RES_FLOATS / s.unit) units = MD_DEC_RES_FLOATS / s.unit; /* a chunk's results fit in c.res */
+    /* whole passes of the consumer warps (two rows, or one gate/up pair, each) */
+    const int pass = s.unit == 1 ? 2 * MD_DEC_CONSUMER_WARPS : MD_DEC_CONSUMER_WARPS;
+    if (units > pass) units -= units % pass;
     return (units < 1 ? 1 : units) * s.unit;
 }
 
