@@ -190,9 +190,10 @@ md_status md_decode_reset(md_session_t *s) {
 }
 
 /* MEGADELTA_TRACE: per phase kind, the mean (over layers and CTAs) and the
- * worst CTA of: the wait for inputs, the prologue, the rows, and two parts of
- * the rows: waiting for ring chunks, and the epilogues after the last chunk
- * (thread 0's view). */
+ * worst CTA of: the wait for inputs, the prologue, the rows, and parts of the
+ * rows (thread 0's view): waiting for ring chunks; after its last chunk,
+ * waiting for the other warps' chunks, the epilogues, and what follows them
+ * (the conv-window write-back). */
 static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
     const md_cuda_dims *d = &g->dims;
     const int G = dec->grid, slots = d->n_layers * MD_PHASES_PER_LAYER + 1;
@@ -203,7 +204,7 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
         return;
     }
     static const char *const names[11] = {"IN", "REC", "OUT", "GU(lin)", "DOWN(lin)", "QKV", "ATTN", "O", "GU(full)", "DOWN(full)", "LM"};
-    double sum[11][5] = {{0}}, mx[11][5] = {{0}};
+    double sum[11][7] = {{0}}, mx[11][7] = {{0}};
     int cnt[11] = {0};
     const double us = 1e3 / dec->clock_khz;
     double total = 0;
@@ -214,10 +215,12 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
             const int layer = sl / MD_PHASES_PER_LAYER, ph = sl % MD_PHASES_PER_LAYER;
             const int kind = layer == d->n_layers ? 10 : (g->layers[layer].full ? 5 : 0) + ph;
             const unsigned long long *e = tb + sl * MD_DEC_TRACE_EVENTS;
-            const unsigned long long chunks_done = e[5] ? e[5] : e[3];
-            const double v[5] = {(double)(e[1] - e[0]) * us, (double)(e[2] - e[1]) * us, (double)(e[3] - e[2]) * us,
-                                 (double)e[4] * us, (double)(e[3] - chunks_done) * us};
-            for (int k = 0; k < 5; k++) {
+            const unsigned long long chunks_done = e[5] ? e[5] : e[3], synced = e[6] ? e[6] : chunks_done,
+                                     epi_done = e[7] ? e[7] : synced;
+            const double v[7] = {(double)(e[1] - e[0]) * us,      (double)(e[2] - e[1]) * us,      (double)(e[3] - e[2]) * us,
+                                 (double)e[4] * us,                (double)(synced - chunks_done) * us, (double)(epi_done - synced) * us,
+                                 (double)(e[3] - epi_done) * us};
+            for (int k = 0; k < 7; k++) {
                 sum[kind][k] += v[k];
                 if (v[k] > mx[kind][k]) mx[kind][k] = v[k];
             }
@@ -225,13 +228,13 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
         }
     }
     fprintf(stderr, "decode trace (last step, %d CTAs, mean per CTA %.1f us): per phase, us mean / max over CTAs\n", G, total / G);
-    fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "(ring stall)",
-            "(epilogues)");
+    fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "(ring stall)",
+            "(other warps)", "(epilogues)", "(after)");
     for (int k = 0; k < 11; k++) {
         if (!cnt[k]) continue;
         const int per_step = cnt[k] / G;
         fprintf(stderr, "  %-11s %6d ", names[k], per_step);
-        for (int j = 0; j < 5; j++) fprintf(stderr, " %7.2f / %6.2f", sum[k][j] / cnt[k], mx[k][j]);
+        for (int j = 0; j < 7; j++) fprintf(stderr, " %7.2f / %6.2f", sum[k][j] / cnt[k], mx[k][j]);
         fprintf(stderr, "   sum %.1f us\n", (sum[k][0] + sum[k][1] + sum[k][2]) / G);
     }
     free(t);

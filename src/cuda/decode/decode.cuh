@@ -84,7 +84,8 @@ typedef struct md_decode_params {
  * waits; larger slices, on tiny grids, read them from global memory). */
 #define MD_DEC_PRE_FLOATS 2048
 #define MD_DEC_RES_FLOATS 512 /* dot products waiting for their epilogues (a ring chunk has at most this many rows) */
-#define MD_DEC_TRACE_EVENTS 6 /* start, inputs ready, prologue done, rows done, cycles stalled on the ring, chunks done */
+#define MD_DEC_TRACE_EVENTS 8 /* start, inputs ready, prologue done, rows done, cycles stalled on the ring, chunks done,
+                                 every warp's chunks done, epilogues done */
 /* Weights the producer keeps requested into L2 beyond the ring, per SM: the
  * ring alone (~190 KB) covers ~8 us of streaming, less than the waits of a
  * layer; L2 prefetch lets HBM run ahead further without shared memory. */

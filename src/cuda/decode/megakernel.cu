@@ -119,6 +119,7 @@ typedef struct md_consumer {
     bool pre_ok;           /* the current IN slice fits in pre */
     long long stall;       /* trace: cycles thread 0 waited for ring chunks in the current phase */
     long long t_chunks;    /* trace: clock64 when this thread finished its chunks of the current phase */
+    long long t_synced, t_epi; /* trace: ... when every warp had, and when the epilogues were done */
     int w, lane, tid;      /* consumer warp, lane, consumer thread index */
     unsigned slot, parity; /* the ring slot of the next chunk and its fill's phase parity (mirrors the producer) */
     int own_begin;         /* first residual row this CTA owns */
@@ -243,20 +244,22 @@ typedef struct md_res_batch {
 } md_res_batch;
 
 template <typename Epi>
-__device__ __forceinline__ void md_res_flush(md_consumer &c, int unit, md_res_batch &b, Epi epi) {
+__device__ __forceinline__ void md_res_flush(const md_decode_params &p, md_consumer &c, int unit, md_res_batch &b, Epi epi) {
     md_consumer_sync(); /* every warp's results are in c.res, and every warp is done with c.vec */
+    if (p.trace) c.t_synced = clock64();
     for (int i = c.tid; i < b.n; i += NCT) {
         if (unit == 1) epi(b.first + i, c.res[i], 0.0f);
         else epi(b.first + i, c.res[2 * i], c.res[2 * i + 1]);
     }
     md_consumer_sync(); /* c.res is refilled next; epilogues may update shared state others read next */
+    if (p.trace) c.t_epi = clock64();
     b.n = 0;
 }
 
 /* Makes room in the batch for a chunk of `units` units starting at unit u0. */
 template <typename Epi>
-__device__ __forceinline__ float *md_res_reserve(md_consumer &c, int unit, md_res_batch &b, int u0, int units, Epi epi) {
-    if (b.n + units > (unit == 1 ? MD_DEC_RES_FLOATS : MD_DEC_RES_FLOATS / 2)) md_res_flush(c, unit, b, epi);
+__device__ __forceinline__ float *md_res_reserve(const md_decode_params &p, md_consumer &c, int unit, md_res_batch &b, int u0, int units, Epi epi) {
+    if (b.n + units > (unit == 1 ? MD_DEC_RES_FLOATS : MD_DEC_RES_FLOATS / 2)) md_res_flush(p, c, unit, b, epi);
     if (b.n == 0) b.first = u0;
     float *dst = c.res + (size_t)b.n * unit;
     b.n += units;
@@ -280,7 +283,7 @@ __device__ __forceinline__ void md_consume_rows_reg(const md_decode_params &p, m
     md_res_batch batch = {0, 0};
     for (int r = rows.begin; r < rows.end; r += rpc) {
         const int nr = rows.end - r < rpc ? rows.end - r : rpc;
-        float *res = DEFER ? md_res_reserve(c, s.unit, batch, s.unit == 1 ? r : r >> 1, s.unit == 1 ? nr : nr >> 1, epi) : NULL;
+        float *res = DEFER ? md_res_reserve(p, c, s.unit, batch, s.unit == 1 ? r : r >> 1, s.unit == 1 ? nr : nr >> 1, epi) : NULL;
         const unsigned slot = c.slot;
         const uint8_t *buf = md_wait_chunk(p, c, slot, layer, phase);
         if (s.unit == 1) {
@@ -317,7 +320,7 @@ __device__ __forceinline__ void md_consume_rows_reg(const md_decode_params &p, m
         md_release_chunk(p, c, slot);
     }
     if (p.trace) c.t_chunks = clock64();
-    if (DEFER) md_res_flush(c, s.unit, batch, epi);
+    if (DEFER) md_res_flush(p, c, s.unit, batch, epi);
     else md_consumer_sync();
 }
 
@@ -340,7 +343,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
     md_res_batch batch = {0, 0};
     for (int r = rows.begin; r < rows.end; r += rpc) {
         const int nr = rows.end - r < rpc ? rows.end - r : rpc;
-        float *res = DEFER ? md_res_reserve(c, s.unit, batch, s.unit == 1 ? r : r >> 1, s.unit == 1 ? nr : nr >> 1, epi) : NULL;
+        float *res = DEFER ? md_res_reserve(p, c, s.unit, batch, s.unit == 1 ? r : r >> 1, s.unit == 1 ? nr : nr >> 1, epi) : NULL;
         const unsigned slot = c.slot;
         const uint8_t *buf = md_wait_chunk(p, c, slot, layer, phase);
         if (s.unit == 1) { /* warp w: rows w and w + NCW together */
@@ -371,7 +374,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
         md_release_chunk(p, c, slot);
     }
     if (p.trace) c.t_chunks = clock64();
-    if (DEFER) md_res_flush(c, s.unit, batch, epi);
+    if (DEFER) md_res_flush(p, c, s.unit, batch, epi);
     else md_consumer_sync();
 }
 
@@ -435,11 +438,13 @@ __device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer 
         if (ev == 3) {
             e[4] = (unsigned long long)c.stall;
             e[5] = (unsigned long long)c.t_chunks;
+            e[6] = (unsigned long long)c.t_synced;
+            e[7] = (unsigned long long)c.t_epi;
         }
     }
     if (ev == 3) {
         c.stall = 0;
-        c.t_chunks = 0;
+        c.t_chunks = c.t_synced = c.t_epi = 0;
     }
 }
 
@@ -1073,7 +1078,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     c.h_own = h_own;
     c.pre_ok = false;
     c.stall = 0;
-    c.t_chunks = 0;
+    c.t_chunks = c.t_synced = c.t_epi = 0;
     c.w = warp - 1;
     c.lane = lane;
     c.tid = threadIdx.x - 32;
