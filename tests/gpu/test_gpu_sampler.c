@@ -101,7 +101,7 @@ static void chosen_logits(md_session_t *s, int V, int trials) {
 }
 
 /* Part 2: end to end, two sessions in lockstep. */
-static void lockstep(md_model_t *m, int V, int steps) {
+static void lockstep(md_model_t *m, int V, int steps, int top_k) {
     md_session_params pg = md_session_default_params();
     pg.backend = MD_BACKEND_GPU;
     pg.n_ctx = 3 * steps + 2;
@@ -111,7 +111,7 @@ static void lockstep(md_model_t *m, int V, int steps) {
     if (!dev || !host) return;
     md_sampler_params p = md_sampler_default_params();
     p.temperature = 0.9f;
-    p.top_k = 40;
+    p.top_k = top_k;
     p.top_p = 0.9f;
     p.min_p = 0.02f;
     p.repeat_penalty = 1.1f;
@@ -145,8 +145,8 @@ static void lockstep(md_model_t *m, int V, int steps) {
         CHECK_OK(md_session_decode_argmax(dev, nx, &td));
         t_argmax += md_test_now() - t0;
     }
-    fprintf(stderr, "per step (host clock): decode + GPU sampling %.1f us, decode + argmax %.1f us\n", 1e6 * t_sample / steps,
-            1e6 * t_argmax / steps);
+    fprintf(stderr, "per step (host clock, top_k %d): decode + GPU sampling %.1f us, decode + argmax %.1f us\n", p.top_k,
+            1e6 * t_sample / steps, 1e6 * t_argmax / steps);
     CHECK_MSG(differ == 0, "device and host sampling differ in %d of %d steps", differ, steps);
     free(logits);
     md_sampler_free(sd);
@@ -157,11 +157,12 @@ static void lockstep(md_model_t *m, int V, int steps) {
 
 int main(int argc, char **argv) {
     const char *preset = "tiny";
-    int trials = 400, steps = 48;
+    int trials = 400, steps = 48, top_k = 40;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--preset")) preset = argv[i + 1];
         else if (!strcmp(argv[i], "--trials")) trials = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--top-k")) top_k = atoi(argv[i + 1]);
     }
     char buf[4096];
     const char *dir = gpu_test_preset_dir(preset, buf, sizeof buf);
@@ -179,7 +180,7 @@ int main(int argc, char **argv) {
         chosen_logits(s, V, trials);
         md_session_free(s);
     }
-    lockstep(m, V, steps);
+    lockstep(m, V, steps, top_k);
     md_model_free(m);
     return md_test_finish("test_gpu_sampler");
 }

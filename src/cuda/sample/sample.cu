@@ -34,6 +34,7 @@ typedef struct md_sample_args {
 
 struct md_gpu_sampler {
     int32_t *d_hist, *d_out;
+    double *d_e; /* [V] exp(l - max) of the candidates */
     int hist_cap;
     unsigned *d_stamp; /* [V] marks tokens already penalised (the call's stamp) */
     unsigned stamp;
@@ -155,33 +156,83 @@ __device__ int md_block_argmax(const float *l, int b, int e, md_sample_smem &sm)
     return idx;
 }
 
-/* Radix step over keys of the candidates (l > -inf) in [b, e) that share the
- * prefix's top `bits` bits: counts (and, with masses, fixed-point
- * probabilities) per next byte. */
-__device__ void md_radix_hist(const float *l, int b, int e, unsigned prefix, int bits, bool with_mass, float mx, double inv_sum,
-                              md_sample_smem &sm) {
+/* Radix step over keys of the candidates (l > -inf) among l[0..n) that share
+ * the prefix's top `bits` bits: counts (and, with E, fixed-point
+ * probabilities E[i] / sum) per next byte. Threads stride through l (the
+ * loads coalesce) and the lanes of a warp that fall in the same bin add once
+ * (logits crowd into a few bins: one shared atomic per element serialised). */
+#define RADIX_UNROLL 4 /* float4 loads a thread keeps in flight in a radix pass (one CTA must hide L2 latency alone) */
+
+__device__ __forceinline__ void md_radix_add(const double *E, int i, float x, unsigned prefix, int bits, double inv_sum,
+                                             md_sample_smem &sm) {
+    const int shift = 24 - bits, lane = threadIdx.x & 31;
+    unsigned bin = 256; /* none */
+    if (x > -INFINITY) {
+        const unsigned k = md_fkey(x);
+        if (bits == 0 || (k >> (32 - bits)) == (prefix >> (32 - bits))) bin = (k >> shift) & 255u;
+    }
+    const unsigned group = __match_any_sync(0xffffffffu, bin);
+    const bool leader = lane == __ffs(group) - 1;
+    if (E) {
+        const unsigned long long m = bin < 256 ? (unsigned long long)(E[i] * inv_sum * FP_ONE) : 0ull;
+        unsigned long long tot = 0;
+        for (int j = 0; j < 32; j++) {
+            const unsigned long long v = __shfl_sync(0xffffffffu, m, j);
+            if (group >> j & 1) tot += v;
+        }
+        if (leader && bin < 256) atomicAdd(&sm.mass[bin], tot);
+    }
+    if (leader && bin < 256) atomicAdd(&sm.cnt[bin], (unsigned)__popc(group));
+}
+
+__device__ void md_radix_hist(const float *l, const double *E, int n, unsigned prefix, int bits, double inv_sum, md_sample_smem &sm) {
     for (int i = threadIdx.x; i < 256; i += SB) {
         sm.cnt[i] = 0;
         sm.mass[i] = 0;
     }
     __syncthreads();
-    const int shift = 24 - bits;
-    for (int i = b; i < e; i++) {
-        if (!(l[i] > -INFINITY)) continue;
-        const unsigned k = md_fkey(l[i]);
-        if (bits > 0 && (k >> (32 - bits)) != (prefix >> (32 - bits))) continue;
-        const unsigned bin = (k >> shift) & 255u;
-        atomicAdd(&sm.cnt[bin], 1u);
-        if (with_mass) atomicAdd(&sm.mass[bin], (unsigned long long)(exp((double)l[i] - mx) * inv_sum * FP_ONE));
+    /* l is 16-byte aligned (the logits, or the shared candidates) */
+    const float4 *l4 = reinterpret_cast<const float4 *>(l);
+    const int n4 = n / 4;
+    for (int q0 = 0; q0 < n4; q0 += SB * RADIX_UNROLL) { /* the same trip count in every thread */
+        float4 v[RADIX_UNROLL];
+#pragma unroll
+        for (int u = 0; u < RADIX_UNROLL; u++) {
+            const int q = q0 + u * SB + threadIdx.x;
+            v[u] = q < n4 ? l4[q] : make_float4(-INFINITY, -INFINITY, -INFINITY, -INFINITY);
+        }
+#pragma unroll
+        for (int u = 0; u < RADIX_UNROLL; u++) {
+            const int i = 4 * (q0 + u * SB + threadIdx.x);
+            md_radix_add(E, i, v[u].x, prefix, bits, inv_sum, sm);
+            md_radix_add(E, i + 1, v[u].y, prefix, bits, inv_sum, sm);
+            md_radix_add(E, i + 2, v[u].z, prefix, bits, inv_sum, sm);
+            md_radix_add(E, i + 3, v[u].w, prefix, bits, inv_sum, sm);
+        }
     }
+    const int i = 4 * n4 + threadIdx.x; /* the tail (< 4 items), every thread taking part in the warp votes */
+    if (threadIdx.x < 32) md_radix_add(E, i, i < n ? l[i] : -INFINITY, prefix, bits, inv_sum, sm);
     __syncthreads();
 }
 
-__global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *hist, unsigned *stamp, md_sample_args a, int32_t *out) {
+/* This thread's contiguous part [*b, *e) of n items. */
+__device__ __forceinline__ void md_my_range(int n, int *b, int *e) {
+    const int per = (n + SB - 1) / SB;
+    *b = threadIdx.x * per < n ? threadIdx.x * per : n;
+    *e = *b + per < n ? *b + per : n;
+}
+
+#define MD_SAMPLE_COMPACT 2048 /* candidates left by top-k that move to shared memory */
+
+__global__ void __launch_bounds__(SB) md_sample_kernel(float *logits, double *E, const int32_t *hist, unsigned *stamp, md_sample_args a,
+                                                       int32_t *out) {
     __shared__ md_sample_smem sm;
-    const int V = a.vocab, per = (V + SB - 1) / SB;
-    const int b = threadIdx.x * per < V ? threadIdx.x * per : V;
-    const int e = b + per < V ? b + per : V;
+    __shared__ __align__(16) float cl[MD_SAMPLE_COMPACT];
+    __shared__ int ci[MD_SAMPLE_COMPACT];
+    const int V = a.vocab;
+    int b, e;
+    md_my_range(V, &b, &e);
+    float *l = logits;
 
     /* 1. penalties, once per distinct token of the window */
     if (a.repeat_penalty != 1.0f || a.presence_penalty != 0.0f) {
@@ -203,12 +254,37 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *
     }
     /* 3. temperature; non-candidates (-inf, NaN) become -inf */
     unsigned n_mine = 0;
-    for (int i = b; i < e; i++) {
-        if (l[i] > -INFINITY) {
-            l[i] = l[i] / a.temperature;
-            n_mine++;
-        } else {
-            l[i] = -INFINITY;
+    {
+        float4 *l4 = reinterpret_cast<float4 *>(l);
+        for (int q0 = 0; q0 < V / 4; q0 += SB * RADIX_UNROLL) {
+            float4 v[RADIX_UNROLL];
+#pragma unroll
+            for (int u = 0; u < RADIX_UNROLL; u++)
+                if (q0 + u * SB + (int)threadIdx.x < V / 4) v[u] = l4[q0 + u * SB + threadIdx.x];
+#pragma unroll
+            for (int u = 0; u < RADIX_UNROLL; u++) {
+                const int q = q0 + u * SB + threadIdx.x;
+                if (q >= V / 4) continue;
+                float *x = &v[u].x;
+#pragma unroll
+                for (int c4 = 0; c4 < 4; c4++) {
+                    if (x[c4] > -INFINITY) {
+                        x[c4] = x[c4] / a.temperature;
+                        n_mine++;
+                    } else {
+                        x[c4] = -INFINITY;
+                    }
+                }
+                l4[q] = v[u];
+            }
+        }
+        for (int i = 4 * (V / 4) + threadIdx.x; i < V; i += SB) {
+            if (l[i] > -INFINITY) {
+                l[i] = l[i] / a.temperature;
+                n_mine++;
+            } else {
+                l[i] = -INFINITY;
+            }
         }
     }
     const unsigned n = md_block_sum_u(n_mine, sm);
@@ -217,6 +293,7 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *
         return;
     }
     /* 4. top-k: the k-th largest logit by radix select; below it is removed */
+    float th = -INFINITY;
     if (a.top_k > 0 && (unsigned)a.top_k < n) {
         if (threadIdx.x == 0) {
             sm.key = 0;
@@ -225,7 +302,7 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *
         __syncthreads();
         for (int bits = 0; bits < 32; bits += 8) {
             const unsigned prefix = sm.key;
-            md_radix_hist(l, b, e, prefix, bits, false, 0.0f, 0.0, sm);
+            md_radix_hist(l, NULL, V, prefix, bits, 0.0, sm);
             if (threadIdx.x == 0) {
                 unsigned need = sm.need;
                 int bin = 255;
@@ -235,12 +312,35 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *
             }
             __syncthreads();
         }
-        const float th = md_key_float(sm.key);
+        th = md_key_float(sm.key);
+    }
+    /* the candidates left (l >= th), in id order: to shared memory when few
+     * (top-k's usual case), else in place (below th set to -inf) */
+    unsigned kept_mine = 0;
+    for (int i = b; i < e; i++) kept_mine += l[i] > -INFINITY && l[i] >= th;
+    unsigned n_kept;
+    unsigned at = md_block_excl_u(kept_mine, sm, &n_kept);
+    const int *ids = NULL;
+    int n_items = V;
+    if (n_kept <= MD_SAMPLE_COMPACT) {
+        for (int i = b; i < e; i++)
+            if (l[i] > -INFINITY && l[i] >= th) {
+                cl[at] = l[i];
+                ci[at] = i;
+                at++;
+            }
+        __syncthreads();
+        l = cl;
+        ids = ci;
+        n_items = (int)n_kept;
+        md_my_range(n_items, &b, &e);
+    } else if (th > -INFINITY) {
         for (int i = b; i < e; i++)
             if (l[i] < th) l[i] = -INFINITY;
         __syncthreads();
     }
-    /* 5. softmax over the candidates: max, and the sum of exp(l - max) in double */
+    /* 5. softmax over the candidates: max, E = exp(l - max) in double (kept
+     * for the steps below: one exp per candidate), and their sum */
     float mx = -INFINITY;
     for (int i = b; i < e; i++) mx = fmaxf(mx, l[i]);
     for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
@@ -250,8 +350,11 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *
     for (int w = 0; w < SW; w++) mx = fmaxf(mx, sm.wf[w]);
     __syncthreads();
     double s_mine = 0;
-    for (int i = b; i < e; i++)
-        if (l[i] > -INFINITY) s_mine += exp((double)l[i] - mx);
+    for (int i = b; i < e; i++) {
+        const double x = l[i] > -INFINITY ? exp((double)l[i] - mx) : 0.0;
+        E[i] = x;
+        s_mine += x;
+    }
     const double sum = md_block_sum_d(s_mine, sm);
     const double inv_sum = 1.0 / sum;
     /* 6. top-p: the lowest logit level v whose mass strictly above is < top_p
@@ -267,7 +370,7 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *
         unsigned level_count = 0;
         for (int bits = 0; bits < 32; bits += 8) {
             const unsigned prefix = sm.key;
-            md_radix_hist(l, b, e, prefix, bits, true, mx, inv_sum, sm);
+            md_radix_hist(l, E, n_items, prefix, bits, inv_sum, sm);
             if (threadIdx.x == 0) {
                 unsigned long long acc = sm.above;
                 int pick = -1;
@@ -303,15 +406,21 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *
         for (int i = b; i < e; i++) {
             if (!(l[i] > -INFINITY)) continue;
             const unsigned k = md_fkey(l[i]);
-            if (k < vkey || (k == vkey && rank++ >= keep)) l[i] = -INFINITY;
+            if (k < vkey || (k == vkey && rank++ >= keep)) {
+                l[i] = -INFINITY;
+                E[i] = 0.0;
+            }
         }
         __syncthreads();
     }
     /* 7. min-p, against the probabilities of step 5 (as sample.c) */
     if (a.min_p > 0.0f) {
-        const double th = (double)a.min_p * (exp(0.0) * inv_sum);
+        const double thp = (double)a.min_p * (exp(0.0) * inv_sum);
         for (int i = b; i < e; i++)
-            if (l[i] > -INFINITY && exp((double)l[i] - mx) * inv_sum < th) l[i] = -INFINITY;
+            if (l[i] > -INFINITY && E[i] * inv_sum < thp) {
+                l[i] = -INFINITY;
+                E[i] = 0.0;
+            }
         __syncthreads();
     }
     /* 8. the draw: in id order, the first token whose running sum of
@@ -321,7 +430,7 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *
     int last_mine = -1;
     for (int i = b; i < e; i++)
         if (l[i] > -INFINITY) {
-            w_mine += exp((double)l[i] - mx);
+            w_mine += E[i];
             last_mine = i;
         }
     const double before = md_block_excl_d(w_mine, sm);
@@ -334,7 +443,7 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *
         int pick = last_mine;
         for (int i = b; i < e; i++)
             if (l[i] > -INFINITY) {
-                run += exp((double)l[i] - mx);
+                run += E[i];
                 if (run > target) {
                     pick = i;
                     break;
@@ -350,7 +459,8 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *l, const int32_t *
     if (threadIdx.x == 0) {
         int lastc = -1;
         for (int w = 0; w < SW; w++) lastc = max(lastc, sm.wi[w]);
-        *out = sm.result != INT_MAX ? sm.result : lastc;
+        const int r = sm.result != INT_MAX ? sm.result : lastc;
+        *out = ids ? ids[r] : r;
     }
 }
 
@@ -360,6 +470,7 @@ void md_cuda_sampler_free(md_cuda_ctx *g) {
     cudaFree(s->d_hist);
     cudaFree(s->d_out);
     cudaFree(s->d_stamp);
+    cudaFree(s->d_e);
     free(s);
     g->sampler = NULL;
 }
@@ -372,6 +483,7 @@ md_status md_cuda_sample(md_cuda_ctx *g, float *d_logits, const md_sampler_param
         if (!s) return md_fail(MD_ERR_OUT_OF_MEMORY, "GPU sampler: out of memory");
         g->sampler = s;
         MD_CUDA_CHECK(cudaMalloc(&s->d_out, sizeof(int32_t)));
+        MD_CUDA_CHECK(cudaMalloc(&s->d_e, (size_t)V * sizeof(double)));
         MD_CUDA_CHECK(cudaMalloc(&s->d_stamp, (size_t)V * sizeof(unsigned)));
         MD_CUDA_CHECK(cudaMemsetAsync(s->d_stamp, 0, (size_t)V * sizeof(unsigned), g->stream));
     }
@@ -403,7 +515,7 @@ md_status md_cuda_sample(md_cuda_ctx *g, float *d_logits, const md_sampler_param
     a.vocab = V;
     a.n_hist = penalties ? n_hist : 0;
     a.stamp = s->stamp;
-    md_sample_kernel<<<1, SB, 0, g->stream>>>(d_logits, s->d_hist, s->d_stamp, a, s->d_out);
+    md_sample_kernel<<<1, SB, 0, g->stream>>>(d_logits, s->d_e, s->d_hist, s->d_stamp, a, s->d_out);
     MD_CUDA_CHECK(cudaGetLastError());
     int32_t r;
     MD_CUDA_CHECK(cudaMemcpyAsync(&r, s->d_out, sizeof r, cudaMemcpyDeviceToHost, g->stream));
