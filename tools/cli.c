@@ -113,18 +113,6 @@ static void synth_progress(double f, void *ctx) {
     }
 }
 
-static void mkdirs(const char *path) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    mkdir(tmp, 0755);
-}
-
 md_status cli_model_dir(const cli_model_opts *o, const char *default_preset, char *dir, size_t n) {
     if (o->model_dir && o->preset) {
         cli_error("give either -m or --preset, not both");
@@ -150,7 +138,6 @@ md_status cli_model_dir(const cli_model_opts *o, const char *default_preset, cha
     snprintf(done, sizeof done, "%s/.complete", dir);
     struct stat st;
     if (stat(done, &st) == 0) return MD_OK;
-    mkdirs(dir);
     fprintf(stderr, "megadelta: no model given; writing the synthetic '%s' checkpoint to %s (once)\n", preset, dir);
     int last = -5;
     md_status s = md_synth_write(preset, dir, 0, synth_progress, &last);

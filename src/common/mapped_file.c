@@ -87,6 +87,22 @@ md_status md_read_text_file(const char *path, char **out, size_t *len) {
     return MD_OK;
 }
 
+md_status md_make_dirs(const char *path) {
+    char tmp[4096];
+    if (!path || !*path || strlen(path) >= sizeof tmp) return md_fail(MD_ERR_INVALID_ARG, "bad directory path");
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1;; p++) {
+        const char c = *p;
+        if (c != '/' && c != 0) continue;
+        *p = 0;
+        struct stat st;
+        if (mkdir(tmp, 0755) != 0 && !(errno == EEXIST && stat(tmp, &st) == 0 && S_ISDIR(st.st_mode)))
+            return md_fail(MD_ERR_IO, "%s: cannot create directory: %s", tmp, errno == EEXIST ? "a file is in the way" : strerror(errno));
+        *p = c;
+        if (!c) return MD_OK;
+    }
+}
+
 int md_file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);

@@ -25,6 +25,8 @@ void md_mapped_file_close(md_mapped_file *f);
 /* Reads a whole (small) file into a NUL-terminated heap buffer. */
 md_status md_read_text_file(const char *path, char **out, size_t *len);
 int md_file_exists(const char *path);
+/* Creates path and any missing parents (mkdir -p); an existing directory is fine. */
+md_status md_make_dirs(const char *path);
 
 #ifdef __cplusplus
 }

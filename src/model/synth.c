@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "common/half.h"
+#include "common/mapped_file.h"
 #include "common/status.h"
 
 typedef struct preset {
@@ -471,9 +472,9 @@ md_status md_synth_write(const char *preset_name, const char *out_dir, uint64_t 
     for (size_t i = 0; i < sizeof k_presets / sizeof *k_presets; i++)
         if (preset_name && strcmp(k_presets[i].name, preset_name) == 0) c = &k_presets[i];
     if (!c) return md_fail(MD_ERR_INVALID_ARG, "unknown preset '%s' (known: tiny, qwen3.5-0.8b)", preset_name ? preset_name : "");
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-        return md_fail(MD_ERR_IO, "%s: cannot create directory: %s", out_dir, strerror(errno));
-    md_status st = write_config(c, out_dir);
+    md_status st = md_make_dirs(out_dir);
+    if (st != MD_OK) return st;
+    st = write_config(c, out_dir);
     if (st == MD_OK) st = write_tokenizer(c, out_dir);
     if (st == MD_OK) st = write_weights(c, out_dir, seed, progress, ctx);
     return st;

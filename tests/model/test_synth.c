@@ -216,7 +216,7 @@ int main(void) {
 
     /* the CLI writes the same files; a bad preset is one error line */
     char cmd[8192], log[4096], d[4096];
-    snprintf(d, sizeof d, "%s/cli", md_test_tmp());
+    snprintf(d, sizeof d, "%s/cli/nested/dirs", md_test_tmp()); /* missing parents are created */
     snprintf(cmd, sizeof cmd, "'%s' synth --preset tiny --out '%s' --seed 1", md_test_bin(), d);
     CHECK_MSG(md_test_run(cmd, log, sizeof log) == 0, "%s:\n%s", cmd, log);
     snprintf(pa, sizeof pa, "%s/model.safetensors", a);
@@ -227,5 +227,8 @@ int main(void) {
     for (const char *q = log; *q; q++) lines += *q != '\n' && (q[1] == '\n' || q[1] == 0);
     CHECK_MSG(rc == 1 && strstr(log, "no-such-preset") && lines == 1,
               "a bad preset should be one error line naming it, got %d:\n%s", rc, log);
+    /* a file where a directory should be is named */
+    snprintf(pa, sizeof pa, "%s/model.safetensors/x", a);
+    CHECK(md_synth_write("tiny", pa, 0, NULL, NULL) == MD_ERR_IO && strstr(md_last_error(), "model.safetensors"));
     return md_test_finish("test_synth");
 }
