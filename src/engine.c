@@ -124,17 +124,13 @@ md_status md_session_decode_argmax(md_session_t *s, int32_t token, int32_t *next
 }
 
 md_status md_session_decode_sampled(md_session_t *s, int32_t token, const md_sampler_params *p, const int32_t *hist, int n_hist,
-                                    float u, int32_t *next, bool *done) {
-    *done = false;
-    if (!s || !p || !next) return md_fail(MD_ERR_INVALID_ARG, "md_session_decode_sampled: bad arguments");
-    if (!s->ops->decode_sample) return MD_OK;
+                                    float u, int32_t *next) {
+    if (!s || !p || !next || !s->ops->decode_sample)
+        return md_fail(MD_ERR_INVALID_ARG, "md_session_decode_sampled: bad arguments or a backend without a sampling step");
     md_status st = check_tokens(s, &token, 1);
     if (st != MD_OK) return st;
     st = s->ops->decode_sample(s, token, p, hist, n_hist, u, next);
-    if (st == MD_OK) {
-        s->pos++;
-        *done = true;
-    }
+    if (st == MD_OK) s->pos++;
     return st;
 }
 

@@ -350,16 +350,11 @@ md_status md_session_decode_sample(md_session_t *s, int32_t token, md_sampler_t 
     const int vocab = s->model->cfg.vocab_size;
     if (vocab != smp->vocab)
         return md_fail(MD_ERR_INVALID_ARG, "sampler vocabulary %d differs from the model's %d", smp->vocab, vocab);
-    { /* a backend that samples where its logits are (the GPU) */
+    if (s->ops->decode_sample) { /* a backend that samples where its logits are (the GPU) */
         int n_hist;
         const int32_t *hist = md_sampler_history(smp, &n_hist);
-        uint64_t rng_saved[4]; /* the draw is taken back when the backend has no sampling step */
-        memcpy(rng_saved, smp->rng, sizeof rng_saved);
         const float u = smp->p.temperature > 0.0f ? md_sampler_next_uniform(smp) : 0.0f;
-        bool done = false;
-        md_status st = md_session_decode_sampled(s, token, &smp->p, hist, n_hist, u, next, &done);
-        if (st != MD_OK || done) return st;
-        memcpy(smp->rng, rng_saved, sizeof smp->rng);
+        return md_session_decode_sampled(s, token, &smp->p, hist, n_hist, u, next);
     }
     if (!smp->logits && !(smp->logits = malloc((size_t)vocab * sizeof *smp->logits)))
         return md_fail(MD_ERR_OUT_OF_MEMORY, "sampler: out of memory");

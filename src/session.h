@@ -43,10 +43,10 @@ struct md_session {
     void *impl;                /* the backend's state */
 };
 
-/* md_session_decode with the sampling step on the backend (engine.c); false
- * in *done when the backend has no such step (the caller samples itself). */
+/* md_session_decode with the sampling step on the backend (engine.c); only
+ * for backends with ops->decode_sample. */
 md_status md_session_decode_sampled(md_session_t *s, int32_t token, const md_sampler_params *p, const int32_t *hist, int n_hist,
-                                    float u, int32_t *next, bool *done);
+                                    float u, int32_t *next);
 
 extern const md_backend_ops md_cpu_backend;
 #ifdef MD_HAVE_CUDA
