@@ -12,6 +12,7 @@
  *   MEGADELTA_STOP=L,P       end each step after phase P of layer L (single steps only)
  *   MEGADELTA_STAGE_KB=K     ring chunk size (default 32 KB where shared memory allows)
  *   MEGADELTA_PREFETCH_KB=K  how far past the ring the producer prefetches weights into L2
+ *   MEGADELTA_POLL_NS=N      sleep N ns between polls of tagged words that are not ready yet
  *   MEGADELTA_TRACE=1        after each run, print where the last step's time went
  *                            (per phase kind: waiting, prologue, rows; mean and max over CTAs)
  */
@@ -58,6 +59,11 @@ md_status md_decode_init(md_session_t *s) {
         return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: DeltaNet head dims dk=%d, dv=%d (need dk a multiple of 32 up to 128, dv a multiple of 16)",
                        d->dk, d->dv);
 
+    if (d->H % 32 || d->I % 32 || d->Vd % 32 || d->qd % 32)
+        return md_fail(MD_ERR_UNSUPPORTED,
+                       "GPU decode: matrix widths hidden=%d, intermediate=%d, value dim=%d, query dim=%d (each must be a multiple of 32)",
+                       d->H, d->I, d->Vd, d->qd);
+
     /* path */
     md_kernel want = s->params.kernel;
     if (want == MD_KERNEL_HOPPER && g->cc_major < 9)
@@ -77,22 +83,26 @@ md_status md_decode_init(md_session_t *s) {
     const int widths[4] = {d->I, 2 * d->Vd + d->Hv /* o, z, per-head norms */, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * group * max_chunks};
     for (int i = 0; i < 4; i++) vec = widths[i] > vec ? widths[i] : vec;
     vec = (int)align_up((size_t)vec, 32);
-    size_t row_max = (size_t)4 * d->H; /* a gate/up pair */
+    /* the ring: a stage holds one tile (16 rows) of up to 1024 columns (512
+     * where shared memory is small), rows padded (schedule.cuh) */
+    int max_cols = d->H;
     const int cols[3] = {d->I, d->Vd, d->qd};
-    for (int i = 0; i < 3; i++) row_max = (size_t)2 * cols[i] > row_max ? (size_t)2 * cols[i] : row_max;
-    size_t stage = g->smem_optin >= 160 * 1024 ? 32 * 1024 : 16 * 1024;
+    for (int i = 0; i < 3; i++) max_cols = cols[i] > max_cols ? cols[i] : max_cols;
+    const int seg_pref = g->smem_optin >= 160 * 1024 ? 1024 : 512;
+    size_t stage = (size_t)MD_DEC_TILE_ROWS * md_seg_stride(max_cols < seg_pref ? max_cols : seg_pref);
     const long stage_env = md_env_long("MEGADELTA_STAGE_KB", 0);
-    if (stage_env >= 4 && stage_env <= 64) stage = (size_t)stage_env * 1024;
-    if (row_max > stage) stage = align_up(row_max, 1024);
+    if (stage_env >= 4 && stage_env <= 96) stage = (size_t)stage_env * 1024;
+    /* the phase input split into bf16 high and low halves (the mma operand) */
+    const int xb_stride = (int)align_up((size_t)max_cols, 64) + 32;
+    const size_t xb_bytes = (size_t)2 * xb_stride * 2;
     const size_t h_own = (size_t)(d->H + G - 1) / G;
-    const size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 + MD_DEC_RES_FLOATS * 4 + h_own * 4 + 1024;
-    if (g->smem_optin < fixed + 2 * stage)
+    const size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 + MD_DEC_RES_FLOATS * 4 + h_own * 4 + xb_bytes;
+    if (g->smem_optin < fixed + 1024 + 2 * stage)
         return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %zu bytes of shared memory per block are too few for this model (need %zu)",
-                       g->smem_optin, fixed + 2 * stage);
-    int n_stages = (int)((g->smem_optin - fixed) / (stage + 16));
-    n_stages = n_stages > 8 ? 8 : n_stages;
-    dec->smem = (size_t)n_stages * stage + (size_t)n_stages * 16 + (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 +
-                MD_DEC_RES_FLOATS * 4 + h_own * 4;
+                       g->smem_optin, fixed + 1024 + 2 * stage);
+    int n_stages = (int)((g->smem_optin - fixed - 1024) / (stage + 16));
+    n_stages = n_stages > 16 ? 16 : n_stages;
+    dec->smem = (size_t)n_stages * stage + (size_t)n_stages * 16 + align_up(fixed, 16);
     if ((st = md_decode_prepare(dec->hopper, dec->smem)) != MD_OK) return st;
 
     /* scratch */
@@ -150,9 +160,11 @@ md_status md_decode_init(md_session_t *s) {
     p->stage_bytes = (int)stage;
     p->n_stages = n_stages;
     p->vec_floats = vec;
+    p->xb_stride = xb_stride;
     p->watchdog_ns = md_env_long("MEGADELTA_WATCHDOG_MS", 10000) * 1000000LL;
     p->prefetch_chunks = (int)(md_env_long("MEGADELTA_PREFETCH_KB", MD_DEC_PREFETCH_KB) * 1024 / (long)stage);
     p->delay_seed = (unsigned)md_env_long("MEGADELTA_DELAY_SEED", 0);
+    p->poll_ns = (int)md_env_long("MEGADELTA_POLL_NS", MD_DEC_POLL_NS);
     p->probe = (int)md_env_long("MEGADELTA_PROBE", 0);
     p->stop_layer = p->stop_phase = -1;
     if (md_env_long("MEGADELTA_TRACE", 0)) {
@@ -228,7 +240,7 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
         }
     }
     fprintf(stderr, "decode trace (last step, %d CTAs, mean per CTA %.1f us): per phase, us mean / max over CTAs\n", G, total / G);
-    fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "(ring stall)",
+    fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "(ring, max warp)",
             "(other warps)", "(epilogues)", "(after)");
     for (int k = 0; k < 11; k++) {
         if (!cnt[k]) continue;

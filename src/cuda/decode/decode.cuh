@@ -71,7 +71,9 @@ typedef struct md_decode_params {
     int stage_bytes, n_stages;         /* the ring */
     int prefetch_chunks;               /* chunks prefetched into L2 beyond the ring */
     int vec_floats;                    /* floats of the consumers' shared vector area */
+    int xb_stride;                     /* bf16 elements from the high to the low half of the split input vector */
     long long watchdog_ns;             /* 0 = off */
+    int poll_ns;                       /* sleep between polls of stale tagged words (0: none) */
     int probe;                         /* timing probes, results wrong: 1 = ring filled from one L2-resident
                                           block (no HBM), 2 = rows skip their dot products */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
@@ -83,12 +85,15 @@ typedef struct md_decode_params {
  * and the conv window + taps of its in-projection rows (prefetched while it
  * waits; larger slices, on tiny grids, read them from global memory). */
 #define MD_DEC_PRE_FLOATS 2048
-#define MD_DEC_RES_FLOATS 512 /* dot products waiting for their epilogues (a ring chunk has at most this many rows) */
+#define MD_DEC_TILE_ROWS 16  /* rows per tensor-core tile (mma m16n8k16) and per ring chunk */
+#define MD_DEC_RES_ROWS 256  /* rows whose per-warp partial dot products wait for their epilogues */
+#define MD_DEC_RES_FLOATS (MD_DEC_CONSUMER_WARPS * MD_DEC_RES_ROWS)
 #define MD_DEC_TRACE_EVENTS 8 /* start, inputs ready, prologue done, rows done, cycles stalled on the ring, chunks done,
                                  every warp's chunks done, epilogues done */
 /* Weights the producer keeps requested into L2 beyond the ring, per SM: the
  * ring alone (~190 KB) covers ~8 us of streaming, less than the waits of a
  * layer; L2 prefetch lets HBM run ahead further without shared memory. */
+#define MD_DEC_POLL_NS 0     /* see md_poll_backoff */
 #define MD_DEC_PREFETCH_KB 0 /* measured on the H100: 96-256 KB made tg128 slower (785 -> 776..645 tok/s) */
 
 struct md_decode {

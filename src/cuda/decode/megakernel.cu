@@ -9,7 +9,15 @@
  *
  * Shared memory: [ring: n_stages x stage_bytes][full mbarriers][empty
  * mbarriers][vec: vec_floats fp32, the current phase's input vector or the
- * attention scratch][red: 128 floats for reductions].
+ * attention scratch][red: 128 floats for reductions][pre: conv windows]
+ * [res: per-warp partial dot products][xb: the input as bf16 high/low
+ * halves][h_own: this CTA's residual rows].
+ *
+ * Row dot products run on the tensor cores: a 16-row tile of weights times
+ * the input split into two bf16 halves (x = hi + lo) as two columns of an
+ * m16n8k16 mma, accumulating in fp32 — ~16 significant bits of x, bf16
+ * weights exact. The FMA version was issue-bound at ~40 KB of weights per
+ * microsecond per SM (half of it unpacking bf16).
  */
 #include <float.h>
 #include <limits.h>
@@ -31,24 +39,39 @@
 
 /* A cursor over this CTA's chunk sequence: every streamed phase of every
  * layer of every step, in schedule order (stopping early in each step under
- * MEGADELTA_STOP). The producer runs two: one filling the ring, one ahead of
- * it prefetching into L2. */
+ * MEGADELTA_STOP); within a phase, tile by tile and within a tile segment by
+ * segment (schedule.cuh). The producer runs two: one filling the ring, one
+ * ahead of it prefetching into L2. */
 typedef struct md_cursor {
-    int step, layer, phase, r; /* r: next row of the current phase, -1 before it starts */
+    int step, layer, phase, r, seg; /* r: first row of the current tile, -1 before the phase starts */
     md_stream s;
     md_range rows;
-    int rpc;
+    int sc, nseg;
 } md_cursor;
 
+/* One ring chunk: nr rows of `bytes` each, `pitch` bytes apart in global
+ * memory, to land `stride` bytes apart in the stage. */
+typedef struct md_chunk {
+    const __nv_bfloat16 *src;
+    uint32_t nr, bytes, pitch, stride;
+} md_chunk;
+
 /* Advances to the next chunk; false at the end of the schedule. */
-__device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, const __nv_bfloat16 **src, uint32_t *bytes) {
+__device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk *k) {
     for (;;) {
         if (c.step >= p.n_steps) return false;
         if (c.r >= 0 && c.r < c.rows.end) {
-            const int nr = c.rows.end - c.r < c.rpc ? c.rows.end - c.r : c.rpc;
-            *src = c.s.w + (size_t)c.r * c.s.cols;
-            *bytes = (uint32_t)nr * (uint32_t)c.s.cols * 2u;
-            c.r += nr;
+            const int nr = c.rows.end - c.r < MD_DEC_TILE_ROWS ? c.rows.end - c.r : MD_DEC_TILE_ROWS;
+            const int c0 = c.seg * c.sc, w = c.s.cols - c0 < c.sc ? c.s.cols - c0 : c.sc;
+            k->src = c.s.w + (size_t)c.r * c.s.cols + c0;
+            k->nr = (uint32_t)nr;
+            k->bytes = (uint32_t)w * 2u;
+            k->pitch = (uint32_t)c.s.cols * 2u;
+            k->stride = (uint32_t)md_seg_stride(c.sc);
+            if (++c.seg == c.nseg) {
+                c.seg = 0;
+                c.r += nr;
+            }
             return true;
         }
         /* the current phase is done (or not begun): move to the next streamed one */
@@ -63,10 +86,12 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, const __
             }
         }
         c.r = -1;
+        c.seg = 0;
         if (c.step >= p.n_steps) return false;
         if (md_phase_stream(p, c.layer, c.phase, &c.s)) {
             c.rows = md_stream_rows(c.s, gridDim.x, blockIdx.x);
-            c.rpc = md_chunk_rows(c.s, p.stage_bytes);
+            c.sc = md_seg_cols(c.s.cols, p.stage_bytes);
+            c.nseg = (c.s.cols + c.sc - 1) / c.sc;
             c.r = c.rows.begin;
             if (c.r >= c.rows.end) c.r = c.rows.end; /* empty slice: fall through to the next phase */
         } else {
@@ -81,28 +106,30 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
     if (HOPPER && lane != 0) return;
     const uint64_t pol = md_policy_evict_first();
     const unsigned S = p.n_stages, ahead = S + (unsigned)p.prefetch_chunks;
-    md_cursor fill = {0, 0, 0, -1}, pre = {0, 0, 0, -1};
+    md_cursor fill = {0, 0, 0, -1, 0}, pre = {0, 0, 0, -1, 0};
     unsigned k = 0, kp = 0;
-    const __nv_bfloat16 *src;
-    uint32_t bytes;
+    md_chunk ch;
     bool pre_more = true;
-    while (md_cursor_next(p, fill, &src, &bytes)) {
+    while (md_cursor_next(p, fill, &ch)) {
         while (pre_more && kp < k + ahead) {
-            const __nv_bfloat16 *ps;
-            uint32_t pb;
-            if (!(pre_more = md_cursor_next(p, pre, &ps, &pb))) break;
+            md_chunk pc;
+            if (!(pre_more = md_cursor_next(p, pre, &pc))) break;
             if (kp >= k + S) { /* chunks within the ring's reach are filled soon anyway */
-                if (HOPPER) md_prefetch_l2_bulk(ps, pb);
-                else md_prefetch_l2_lanes(ps, pb, lane);
+                const uint32_t span = (pc.nr - 1) * pc.pitch + pc.bytes;
+                if (HOPPER) md_prefetch_l2_bulk(pc.src, span);
+                else md_prefetch_l2_lanes(pc.src, span, lane);
             }
             kp++;
         }
         const unsigned slot = k % S, use = k / S;
         if (use > 0) md_mbar_wait(&empty[slot], (use - 1) & 1, p, 2, fill.layer, fill.phase);
         uint8_t *dst = ring + (size_t)slot * p.stage_bytes;
-        if (p.probe == 1) src = p.embed; /* timing probe: no HBM traffic */
-        if (HOPPER) md_ring_fill_bulk(dst, src, bytes, &full[slot], pol);
-        else md_ring_fill_lanes(dst, src, bytes, &full[slot], pol, lane);
+        if (p.probe == 1) { /* timing probe: no HBM traffic */
+            ch.src = p.embed;
+            ch.pitch = 0;
+        }
+        if (HOPPER) md_ring_fill_rows_bulk(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, &full[slot], pol);
+        else md_ring_fill_rows_lanes(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, &full[slot], pol, lane);
         k++;
     }
 }
@@ -115,267 +142,212 @@ typedef struct md_consumer {
     float *vec, *red;
     float *h_own;          /* this CTA's rows of the residual stream (it alone writes them) */
     float *pre;            /* prefetched conv windows and taps of the in-projection rows */
-    float *res;            /* [MD_DEC_RES_FLOATS] dot products waiting for their epilogues */
+    float *res;            /* [NCW][MD_DEC_RES_ROWS] per-warp partial dot products waiting for their epilogues */
+    __nv_bfloat16 *xb;     /* the current phase's input split for the tensor cores: high halves, then (xb_stride on) low */
+    int xb_stride;
     bool pre_ok;           /* the current IN slice fits in pre */
-    long long stall;       /* trace: cycles thread 0 waited for ring chunks in the current phase */
     long long t_chunks;    /* trace: clock64 when this thread finished its chunks of the current phase */
     long long t_synced, t_epi; /* trace: ... when every warp had, and when the epilogues were done */
     int w, lane, tid;      /* consumer warp, lane, consumer thread index */
-    unsigned slot, parity; /* the ring slot of the next chunk and its fill's phase parity (mirrors the producer) */
+    unsigned kq;           /* ring chunks of earlier phases (the producer fills chunk q into slot q % n_stages) */
     int own_begin;         /* first residual row this CTA owns */
 } md_consumer;
 
-/* acc += the 8 bf16 of w times the 8 floats of xa, xb (bf16 -> fp32 is a shift). */
-__device__ __forceinline__ float md_dot8(uint4 w, float4 xa, float4 xb, float acc) {
-    acc = fmaf(__uint_as_float(w.x << 16), xa.x, acc);
-    acc = fmaf(__uint_as_float(w.x & 0xffff0000u), xa.y, acc);
-    acc = fmaf(__uint_as_float(w.y << 16), xa.z, acc);
-    acc = fmaf(__uint_as_float(w.y & 0xffff0000u), xa.w, acc);
-    acc = fmaf(__uint_as_float(w.z << 16), xb.x, acc);
-    acc = fmaf(__uint_as_float(w.z & 0xffff0000u), xb.y, acc);
-    acc = fmaf(__uint_as_float(w.w << 16), xb.z, acc);
-    acc = fmaf(__uint_as_float(w.w & 0xffff0000u), xb.w, acc);
-    return acc;
+/* Chunk q (this CTA's q-th since the launch) goes to ring slot q % n_stages,
+ * and each slot belongs to one consumer warp (slot % NCW, md_slot_owner):
+ * a slot's uses are then consumed in order by one warp, so its full
+ * barrier's parity never aliases (a warp waiting two laps ahead of a slot's
+ * fills would take the older phase's parity for done). */
+
+/* d += A B for one m16n8k16 tile: A = 16 weight rows x 16 columns (bf16
+ * fragments from ldmatrix), B = 16 columns x 8 (the input's high and low
+ * bf16 halves in columns 0 and 1, zeros elsewhere), fp32 accumulators. */
+__device__ __forceinline__ void md_mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-/* Dot products of two bf16 rows in shared memory with the fp32 vector x in
- * shared memory, reduced over the warp (every lane gets both sums). Each lane
- * keeps 4 vector loads of each row in flight and reads x once for both rows:
- * the consumers must outpace HBM, and one row at a time left them
- * latency-bound (measured: 1.1 us per 32 KB chunk against 1.4 us of HBM). */
-__device__ __forceinline__ void md_row_dot2(const uint8_t *ra, const uint8_t *rb, const float *x, int nvec, int lane, float *oa,
-                                            float *ob) {
-    const uint4 *a4 = reinterpret_cast<const uint4 *>(ra), *b4 = reinterpret_cast<const uint4 *>(rb);
-    const float4 *x4 = reinterpret_cast<const float4 *>(x);
-    float sa = 0.0f, sb = 0.0f;
-    int v = lane;
-    for (; v + 96 < nvec; v += 128) {
-        uint4 wa[4], wb[4];
-        float4 xa[4], xb[4];
-#pragma unroll
-        for (int u = 0; u < 4; u++) {
-            wa[u] = a4[v + 32 * u];
-            wb[u] = b4[v + 32 * u];
-            xa[u] = x4[2 * (v + 32 * u)];
-            xb[u] = x4[2 * (v + 32 * u) + 1];
-        }
-#pragma unroll
-        for (int u = 0; u < 4; u++) {
-            sa = md_dot8(wa[u], xa[u], xb[u], sa);
-            sb = md_dot8(wb[u], xa[u], xb[u], sb);
-        }
-    }
-    for (; v < nvec; v += 32) {
-        const float4 xa = x4[2 * v], xb = x4[2 * v + 1];
-        sa = md_dot8(a4[v], xa, xb, sa);
-        sb = md_dot8(b4[v], xa, xb, sb);
-    }
-    *oa = md_warp_sum(sa);
-    *ob = md_warp_sum(sb);
+/* The A fragments of a 16 x 16 tile: lane l names row l % 16, columns
+ * 8 (l / 16) .. + 7 (volatile: it reads what the ring's fill wrote, after
+ * the wait). */
+__device__ __forceinline__ void md_ldmatrix4(uint32_t (&a)[4], uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+                 : "r"(addr));
 }
 
-/* Waits for the next ring chunk (in c.slot) to land; thread 0 adds the cycles
- * it waited to c.stall under MEGADELTA_TRACE. Returns the chunk. */
-__device__ __forceinline__ const uint8_t *md_wait_chunk(const md_decode_params &p, md_consumer &c, unsigned slot, int layer,
-                                                       int phase) {
-    const long long t0 = p.trace ? clock64() : 0;
-    md_mbar_wait(&c.full[slot], c.parity, p, 3, layer, phase);
-    if (p.trace) c.stall += clock64() - t0;
-    return c.ring + (size_t)slot * p.stage_bytes;
+/* Where column i of the split input lives in c.xb: within each 32-column
+ * block, column pair j goes to word 4 (j % 4) + j / 4, so lane t of a B
+ * fragment finds its four words (pairs t, t+4, t+8, t+12: two mma's of a
+ * 32-column step) in one 16-byte load. */
+__device__ __forceinline__ int md_xb_pos(int i) {
+    const int j = (i & 31) >> 1;
+    return (i & ~31) + (((j & 3) * 4 + (j >> 2)) << 1) + (i & 1);
 }
 
-/* Frees a ring slot and moves to the next: every consumer thread arrives once
- * its own reads of it are done (probe 3: one lane per warp after __syncwarp). */
-__device__ __forceinline__ void md_release_chunk(const md_decode_params &p, md_consumer &c, unsigned slot) {
-    if (p.probe == 3) {
-        __syncwarp();
-        if (c.lane == 0) md_mbar_arrive(&c.empty[slot]);
-    } else {
-        md_mbar_arrive(&c.empty[slot]);
-    }
-    if (++c.slot == (unsigned)p.n_stages) {
-        c.slot = 0;
-        c.parity ^= 1u;
-    }
-}
-
-/* Dot products of NR rows (NR = 1 or 2) with x held in registers: lane l
- * owns the 16-byte vectors l, l+32, ... of every row (NV of them, cols =
- * NV * 256), so x is read from shared memory once per phase, not per row;
- * per row only the weights are read (4 wavefronts per vector load). */
-template <int NV, int NR>
-__device__ __forceinline__ void md_rows_dot_reg(const uint8_t *ra, const uint8_t *rb, const float4 (&x)[NV][2], int lane,
-                                                float *oa, float *ob) {
-    const uint4 *a4 = reinterpret_cast<const uint4 *>(ra), *b4 = reinterpret_cast<const uint4 *>(rb);
-    float sa0 = 0.0f, sa1 = 0.0f, sb0 = 0.0f, sb1 = 0.0f; /* two chains per row: shorter FMA dependencies */
-#pragma unroll
-    for (int u0 = 0; u0 < NV; u0 += 4) { /* four vectors (per row) in flight at a time */
-        uint4 wa[4], wb[4];
-#pragma unroll
-        for (int u = 0; u < 4; u++)
-            if (u0 + u < NV) {
-                wa[u] = a4[lane + 32 * (u0 + u)];
-                if (NR == 2) wb[u] = b4[lane + 32 * (u0 + u)];
-            }
-#pragma unroll
-        for (int u = 0; u < 4; u += 2)
-            if (u0 + u < NV) {
-                sa0 = md_dot8(wa[u], x[u0 + u][0], x[u0 + u][1], sa0);
-                if (u0 + u + 1 < NV) sa1 = md_dot8(wa[u + 1], x[u0 + u + 1][0], x[u0 + u + 1][1], sa1);
-                if (NR == 2) {
-                    sb0 = md_dot8(wb[u], x[u0 + u][0], x[u0 + u][1], sb0);
-                    if (u0 + u + 1 < NV) sb1 = md_dot8(wb[u + 1], x[u0 + u + 1][0], x[u0 + u + 1][1], sb1);
-                }
-            }
-    }
-    *oa = md_warp_sum(sa0 + sa1);
-    if (NR == 2) *ob = md_warp_sum(sb0 + sb1);
-}
-
-/* Deferred epilogues. The row loops only compute dot products: the row's
- * lane writes its result to c.res (gate/up pairs: two values), and once a
- * batch of rows is done every consumer thread runs the epilogue of one row
- * (of one unit), so the epilogues (conv, SiLU, residual adds, the global
- * stores that publish the phase) run side by side instead of one per warp
- * after each chunk. A batch ends when c.res is full (tiny grids) or the
- * phase ends. */
+/* Deferred epilogues. The row loop only computes dot products: each warp
+ * adds its partial sums (over its chunks' columns) of a batch's rows into
+ * its row of c.res, and once the batch is done every consumer thread runs
+ * the epilogue of one row (of one unit), adding the warps' partials in warp
+ * order (and clearing them), so the epilogues (conv, SiLU, residual adds,
+ * the global stores that publish the phase) run side by side. */
 typedef struct md_res_batch {
-    int first, n; /* units of the rows in c.res */
+    int first, n; /* first row of the batch, rows in it */
 } md_res_batch;
 
-template <typename Epi>
-__device__ __forceinline__ void md_res_flush(const md_decode_params &p, md_consumer &c, int unit, md_res_batch &b, Epi epi) {
-    md_consumer_sync(); /* every warp's results are in c.res, and every warp is done with c.vec */
-    if (p.trace) c.t_synced = clock64();
-    for (int i = c.tid; i < b.n; i += NCT) {
-        if (unit == 1) epi(b.first + i, c.res[i], 0.0f);
-        else epi(b.first + i, c.res[2 * i], c.res[2 * i + 1]);
-    }
-    md_consumer_sync(); /* c.res is refilled next; epilogues may update shared state others read next */
-    if (p.trace) c.t_epi = clock64();
-    b.n = 0;
-}
-
-/* Makes room in the batch for a chunk of `units` units starting at unit u0. */
-template <typename Epi>
-__device__ __forceinline__ float *md_res_reserve(const md_decode_params &p, md_consumer &c, int unit, md_res_batch &b, int u0, int units, Epi epi) {
-    if (b.n + units > (unit == 1 ? MD_DEC_RES_FLOATS : MD_DEC_RES_FLOATS / 2)) md_res_flush(p, c, unit, b, epi);
-    if (b.n == 0) b.first = u0;
-    float *dst = c.res + (size_t)b.n * unit;
-    b.n += units;
-    return dst;
-}
-
-/* The register path of md_consume_rows for cols == NV * 256. */
-template <int NV, int NR, bool DEFER, typename Epi>
-__device__ __forceinline__ void md_consume_rows_reg(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer,
-                                                    int phase, Epi epi) {
-    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
-    const int rpc = md_chunk_rows(s, p.stage_bytes);
-    const size_t row_bytes = (size_t)s.cols * 2;
-    float4 x[NV][2];
-    const float4 *x4 = reinterpret_cast<const float4 *>(c.vec);
+__device__ __forceinline__ float md_res_take(const md_consumer &c, int i) {
+    float v = 0.0f;
 #pragma unroll
-    for (int u = 0; u < NV; u++) {
-        x[u][0] = x4[2 * (c.lane + 32 * u)];
-        x[u][1] = x4[2 * (c.lane + 32 * u) + 1];
+    for (int w = 0; w < NCW; w++) {
+        v += c.res[w * MD_DEC_RES_ROWS + i];
+        c.res[w * MD_DEC_RES_ROWS + i] = 0.0f;
     }
-    md_res_batch batch = {0, 0};
-    for (int r = rows.begin; r < rows.end; r += rpc) {
-        const int nr = rows.end - r < rpc ? rows.end - r : rpc;
-        float *res = DEFER ? md_res_reserve(p, c, s.unit, batch, s.unit == 1 ? r : r >> 1, s.unit == 1 ? nr : nr >> 1, epi) : NULL;
-        const unsigned slot = c.slot;
-        const uint8_t *buf = md_wait_chunk(p, c, slot, layer, phase);
-        if (s.unit == 1) {
-            for (int i = c.w; i < nr; i += NR * NCW) {
-                const int i2 = NR == 2 && i + NCW < nr ? i + NCW : i;
-                float va = 0.0f, vb = 0.0f;
-                if (p.probe != 2) md_rows_dot_reg<NV, NR>(buf + i * row_bytes, buf + i2 * row_bytes, x, c.lane, &va, &vb);
-                if (DEFER) {
-                    if (c.lane == 0) res[i] = va;
-                    if (NR == 2 && c.lane == 1) res[i2] = vb;
-                } else {
-                    if (c.lane == 0) epi(r + i, va, 0.0f);
-                    if (NR == 2 && c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f);
-                }
-            }
-        } else {
-            for (int i = c.w; i < nr / 2; i += NCW) {
-                float g = 0.0f, u = 0.0f;
-                if (p.probe == 2) {
-                } else if (NR == 2) {
-                    md_rows_dot_reg<NV, NR>(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, x, c.lane, &g, &u);
-                } else {
-                    md_rows_dot_reg<NV, 1>(buf + (2 * i) * row_bytes, NULL, x, c.lane, &g, &u);
-                    md_rows_dot_reg<NV, 1>(buf + (2 * i + 1) * row_bytes, NULL, x, c.lane, &u, &u);
-                }
-                if (DEFER) {
-                    if (c.lane == 0) res[2 * i] = g;
-                    if (c.lane == 1) res[2 * i + 1] = u;
-                } else if (c.lane == 0) {
-                    epi((r >> 1) + i, g, u);
-                }
-            }
-        }
-        md_release_chunk(p, c, slot);
-    }
-    if (p.trace) c.t_chunks = clock64();
-    if (DEFER) md_res_flush(p, c, s.unit, batch, epi);
-    else md_consumer_sync();
+    return v;
 }
 
-/* Consumes this CTA's chunks of a streamed phase; calls epi(row, value) for
- * plain phases, epi(unit, gate, up) for gate/up pairs. DEFER: the epilogues
- * run after the rows, one thread each (see md_res_flush); otherwise on the
- * lane that computed the row, right away (the LM head's running argmax).
- * Ends with a consumer barrier: the next phase overwrites c.vec, which every
- * warp reads here. Thread 0 adds the cycles it waited for chunks to c.stall.
- * Rows of 1024 (the 0.8B's hidden size: in-projections, gate/up, LM head,
- * 90% of the bytes) take the register path; other widths read x from shared
- * memory (holding 2048 floats in registers as well spilled). */
-template <bool DEFER, typename Epi>
-__device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer,
-                                                int phase, Epi epi) {
-    if (s.cols == 1024) return md_consume_rows_reg<4, 2, DEFER>(p, c, s, layer, phase, epi);
-    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
-    const int rpc = md_chunk_rows(s, p.stage_bytes);
-    const size_t row_bytes = (size_t)s.cols * 2;
-    md_res_batch batch = {0, 0};
-    for (int r = rows.begin; r < rows.end; r += rpc) {
-        const int nr = rows.end - r < rpc ? rows.end - r : rpc;
-        float *res = DEFER ? md_res_reserve(p, c, s.unit, batch, s.unit == 1 ? r : r >> 1, s.unit == 1 ? nr : nr >> 1, epi) : NULL;
-        const unsigned slot = c.slot;
-        const uint8_t *buf = md_wait_chunk(p, c, slot, layer, phase);
-        if (s.unit == 1) { /* warp w: rows w and w + NCW together */
-            for (int i = c.w; i < nr; i += 2 * NCW) {
-                const int i2 = i + NCW < nr ? i + NCW : i;
-                float va = 0.0f, vb = 0.0f;
-                if (p.probe != 2) md_row_dot2(buf + i * row_bytes, buf + i2 * row_bytes, c.vec, s.cols / 8, c.lane, &va, &vb);
-                if (DEFER) {
-                    if (c.lane == 0) res[i] = va;
-                    if (c.lane == 1) res[i2] = vb;
-                } else {
-                    if (c.lane == 0) epi(r + i, va, 0.0f);
-                    if (c.lane == 1 && i2 != i) epi(r + i2, vb, 0.0f);
-                }
-            }
-        } else { /* a gate/up pair per warp */
-            for (int i = c.w; i < nr / 2; i += NCW) {
-                float g = 0.0f, u = 0.0f;
-                if (p.probe != 2) md_row_dot2(buf + (2 * i) * row_bytes, buf + (2 * i + 1) * row_bytes, c.vec, s.cols / 8, c.lane, &g, &u);
-                if (DEFER) {
-                    if (c.lane == 0) res[2 * i] = g;
-                    if (c.lane == 1) res[2 * i + 1] = u;
-                } else if (c.lane == 0) {
-                    epi((r >> 1) + i, g, u);
-                }
-            }
+template <typename Epi>
+__device__ __forceinline__ void md_res_flush(const md_decode_params &p, md_consumer &c, int unit, md_res_batch &b, bool last, Epi epi) {
+    md_consumer_sync(); /* every warp's partials are in c.res, and every warp is done with c.xb */
+    if (p.trace) c.t_synced = clock64();
+    if (unit == 1) {
+        for (int i = c.tid; i < b.n; i += NCT) epi(b.first + i, md_res_take(c, i), 0.0f);
+    } else {
+        for (int i = c.tid; i < b.n / 2; i += NCT) {
+            const float gate = md_res_take(c, 2 * i), up = md_res_take(c, 2 * i + 1);
+            epi((b.first >> 1) + i, gate, up);
         }
-        md_release_chunk(p, c, slot);
     }
-    if (p.trace) c.t_chunks = clock64();
-    if (DEFER) md_res_flush(p, c, s.unit, batch, epi);
-    else md_consumer_sync();
+    /* c.res is refilled next. After a phase's last batch the next phase's
+     * first barrier (md_split_input, md_norm_to_vec, ...) comes before any
+     * write to c.res, and no epilogue leaves shared state for another thread
+     * (residual rows and conv windows stay with the thread that owns the
+     * row), so the phase ends without waiting here for its stores. */
+    if (!last) md_consumer_sync();
+    if (p.trace) c.t_epi = clock64();
+}
+
+/* vec[0, n) -> xb: x = hi + lo, both bf16 (together ~16 significant bits,
+ * so the tensor-core products keep fp32-like accuracy), at md_xb_pos. */
+__device__ __forceinline__ void md_split_input(const float *vec, __nv_bfloat16 *xb, int xb_stride, int tid, int n) {
+    for (int i = tid; i < n; i += NCT) {
+        const float x = vec[i];
+        const __nv_bfloat16 hi = __float2bfloat16_rn(x);
+        const float rest = x - __bfloat162float(hi);
+        const int at = md_xb_pos(i);
+        xb[at] = hi;
+        xb[xb_stride + at] = __float2bfloat16_rn(isfinite(rest) ? rest : 0.0f);
+    }
+    md_consumer_sync();
+}
+
+/* Partial dot products of one chunk (16 rows by w columns at stride bytes,
+ * the input's columns from c0) by one warp, four independent accumulators;
+ * lanes with t == 0 add rows g and g + 8 (those below nr) to dst. */
+__device__ __forceinline__ void md_chunk_dots(const uint8_t *buf, int stride, int w, int c0, int nr, float *dst, const __nv_bfloat16 *xb,
+                                              int xb_stride, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    const uint32_t abase = md_smem_addr(buf) + (uint32_t)((lane & 15) * stride + (lane >> 4) * 16);
+    const uint4 *xr = reinterpret_cast<const uint4 *>(xb + (g & 1) * xb_stride + c0) + t;
+    float acc[4][4] = {};
+    const int steps = w >> 5;
+    int st = 0;
+#pragma unroll 2
+    for (; st + 2 <= steps; st += 2) {
+        uint32_t a[4][4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) md_ldmatrix4(a[u], abase + (uint32_t)(st * 64 + u * 32));
+        const uint4 z = make_uint4(0u, 0u, 0u, 0u);
+        const uint4 x0 = g < 2 ? xr[st * 4] : z, x1 = g < 2 ? xr[st * 4 + 4] : z;
+        md_mma_bf16(acc[0], a[0], x0.x, x0.y);
+        md_mma_bf16(acc[1], a[1], x0.z, x0.w);
+        md_mma_bf16(acc[2], a[2], x1.x, x1.y);
+        md_mma_bf16(acc[3], a[3], x1.z, x1.w);
+    }
+    if (st < steps) {
+        uint32_t a[2][4];
+        md_ldmatrix4(a[0], abase + (uint32_t)(st * 64));
+        md_ldmatrix4(a[1], abase + (uint32_t)(st * 64 + 32));
+        const uint4 x0 = g < 2 ? xr[st * 4] : make_uint4(0u, 0u, 0u, 0u);
+        md_mma_bf16(acc[0], a[0], x0.x, x0.y);
+        md_mma_bf16(acc[1], a[1], x0.z, x0.w);
+    }
+    if (t == 0) { /* columns 0 and 1 of the product: the high and low halves */
+        const float row_g = (acc[0][0] + acc[0][1]) + (acc[1][0] + acc[1][1]) + (acc[2][0] + acc[2][1]) + (acc[3][0] + acc[3][1]);
+        const float row_g8 = (acc[0][2] + acc[0][3]) + (acc[1][2] + acc[1][3]) + (acc[2][2] + acc[2][3]) + (acc[3][2] + acc[3][3]);
+        if (g < nr) dst[g] += row_g;
+        if (g + 8 < nr) dst[g + 8] += row_g8;
+    }
+}
+
+/* Trace only: the largest cycles any consumer warp of the CTA waited for
+ * ring chunks in the current phase (a 64-bit word at the end of c.red). */
+__device__ __forceinline__ unsigned long long *md_trace_stall_word(const md_consumer &c) {
+    return reinterpret_cast<unsigned long long *>(c.red + RED_FLOATS - 4);
+}
+
+/* Warp w's chunks of tiles [tb, te) of a phase whose rows are [r_begin,
+ * r_end): waits for each, adds its partial dot products to res (this warp's
+ * row of c.res), frees it. Returns the cycles waited (MEGADELTA_TRACE).
+ * (Measured: a shared __noinline__ copy, to keep it in the instruction
+ * cache, was slower: 904 vs 987 tok/s.) */
+__device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, uint8_t *ring, uint64_t *full, uint64_t *empty, float *res,
+                                                const __nv_bfloat16 *xb, int xb_stride, int lane, int w, unsigned kq, int r_begin,
+                                                int r_end, int cols, int tb, int te, int layer, int phase) {
+    const int sc = md_seg_cols(cols, p.stage_bytes), nseg = (cols + sc - 1) / sc, stride = md_seg_stride(sc);
+    const unsigned S = (unsigned)p.n_stages;
+    long long stall = 0;
+    for (int k = tb * nseg; k < te * nseg; k++) {
+        const unsigned q = kq + (unsigned)k, slot = q % S;
+        if ((int)slot % NCW != w) continue; /* the slot's owner (see above md_mma_bf16) */
+        const int tile = k / nseg, seg = k - tile * nseg;
+        const int r = r_begin + tile * MD_DEC_TILE_ROWS;
+        const int nr = r_end - r < MD_DEC_TILE_ROWS ? r_end - r : MD_DEC_TILE_ROWS;
+        const int c0 = seg * sc, wd = cols - c0 < sc ? cols - c0 : sc;
+        const long long t0 = p.trace ? clock64() : 0;
+        md_mbar_wait(&full[slot], (q / S) & 1u, p, 3, layer, phase);
+        if (p.trace) stall += clock64() - t0;
+        if (p.probe != 2)
+            md_chunk_dots(ring + (size_t)slot * p.stage_bytes, stride, wd, c0, nr, res + (tile - tb) * MD_DEC_TILE_ROWS, xb, xb_stride,
+                          lane);
+        __syncwarp();
+        md_mbar_arrive(&empty[slot]); /* every lane, once its own reads are done (the empty barriers count 32) */
+    }
+    return stall;
+}
+
+/* Consumes this CTA's chunks of a streamed phase: the rows' dot products
+ * with the phase input (c.vec, split into c.xb here) on the tensor cores,
+ * then epi(row, value) for plain phases, epi(unit, gate, up) for gate/up
+ * pairs (md_res_flush). Chunk k of the phase (tile k / nseg, segment
+ * k % nseg) belongs to the warp that owns its ring slot (md_slot_owner),
+ * which alone waits for it, multiplies it and frees it: a warp's per-chunk
+ * overhead is paid once per 16 x 1024 tile, and the warps' chunks are in
+ * flight side by side. Ends with a consumer barrier (the flush): the next
+ * phase overwrites c.vec and c.xb. Thread 0 adds the cycles it waited for
+ * chunks to the trace (the maximum over warps, md_trace_stall_word). */
+template <typename Epi>
+__device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer, int phase,
+                                                Epi epi) {
+    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
+    const int sc = md_seg_cols(s.cols, p.stage_bytes), nseg = (s.cols + sc - 1) / sc;
+    const int n_tiles = (rows.end - rows.begin + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS;
+    constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
+    md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols);
+    for (int tb = 0; tb < n_tiles; tb += TB) {
+        const int te = tb + TB < n_tiles ? tb + TB : n_tiles;
+        const long long stall = md_rows_batch(p, c.ring, c.full, c.empty, c.res + c.w * MD_DEC_RES_ROWS, c.xb, c.xb_stride, c.lane, c.w,
+                                              c.kq, rows.begin, rows.end, s.cols, tb, te, layer, phase);
+        if (p.trace) { /* the most any warp of the CTA waited for its chunks in this phase */
+            if (c.lane == 0) atomicMax(md_trace_stall_word(c), (unsigned long long)stall);
+            c.t_chunks = clock64();
+        }
+        const int first = rows.begin + tb * MD_DEC_TILE_ROWS, last = rows.begin + te * MD_DEC_TILE_ROWS;
+        md_res_batch batch = {first, (last < rows.end ? last : rows.end) - first};
+        md_res_flush(p, c, s.unit, batch, te == n_tiles, epi);
+    }
+    if (n_tiles == 0) md_consumer_sync(); /* no flush ran: every warp is still done with c.vec and c.xb */
+    c.kq += (unsigned)(n_tiles * nseg);
 }
 
 /* Sum over all consumer threads (uses red[0..NCW]); every thread gets it. */
@@ -436,15 +408,15 @@ __device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer 
         unsigned long long *e = p.trace + ((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS;
         e[ev] = clock64();
         if (ev == 3) {
-            e[4] = (unsigned long long)c.stall;
+            e[4] = *md_trace_stall_word(c);
             e[5] = (unsigned long long)c.t_chunks;
             e[6] = (unsigned long long)c.t_synced;
             e[7] = (unsigned long long)c.t_epi;
         }
     }
     if (ev == 3) {
-        c.stall = 0;
         c.t_chunks = c.t_synced = c.t_epi = 0;
+        if (p.trace && c.tid == 0) *md_trace_stall_word(c) = 0; /* the next phase's warps add after its first barrier */
     }
 }
 
@@ -479,32 +451,23 @@ __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const 
     }
 }
 
-/* conv + SiLU on a qkv channel (shifting the conv window), or the raw z/b/a
- * value. With the window in shared memory (pre_ok) the epilogue touches no
- * global memory: the shifted windows go back to conv_state after the rows
- * (md_in_writeback), off the path to the next phase. */
+/* conv + SiLU on a qkv channel, or the raw z/b/a value. The window comes
+ * from shared memory when it was prefetched (pre_ok), else from conv_state;
+ * the shifted window goes straight back to conv_state from the thread that
+ * owns the row, so nothing is left for other threads to write back. */
 __device__ __forceinline__ float md_in_epilogue(const md_decode_params &p, const md_consumer &c, const md_cuda_layer *L, int row,
                                                int row0, float u) {
     const md_cuda_dims &d = p.d;
     if (row >= d.cd) return u;
     const int K = d.K;
-    float *win = c.pre_ok ? c.pre + (row - row0) * (2 * K - 1) : p.conv_state + ((size_t)L->slot * d.cd + row) * (K - 1);
+    float *dst = p.conv_state + ((size_t)L->slot * d.cd + row) * (K - 1);
+    const float *win = c.pre_ok ? c.pre + (row - row0) * (2 * K - 1) : dst;
     const float *wc = c.pre_ok ? win + K - 1 : L->conv_w + (size_t)row * K;
     float acc = wc[K - 1] * u;
     for (int j = 0; j < K - 1; j++) acc += wc[j] * win[j];
-    for (int j = 0; j + 1 < K - 1; j++) win[j] = win[j + 1];
-    if (K > 1) win[K - 2] = u;
+    for (int j = 0; j + 1 < K - 1; j++) dst[j] = win[j + 1]; /* ascending: in place is safe */
+    if (K > 1) dst[K - 2] = u;
     return acc / (1.0f + expf(-acc));
-}
-
-/* The updated conv windows of this CTA's rows, from shared memory to conv_state. */
-__device__ void md_in_writeback(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
-    if (!c.pre_ok) return;
-    const md_cuda_dims &d = p.d;
-    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
-    const int end = rows.end < d.cd ? rows.end : d.cd, n = end > rows.begin ? end - rows.begin : 0, K1 = d.K - 1;
-    float *dst = p.conv_state + ((size_t)L->slot * d.cd + rows.begin) * K1;
-    for (int i = c.tid; i < n * K1; i += NCT) dst[i] = c.pre[(i / K1) * (2 * d.K - 1) + i % K1];
 }
 
 /* The recurrence, split by value columns: item (head h, slice) owns columns
@@ -874,7 +837,7 @@ __device__ __forceinline__ void md_better(float &bv, int &bi, float v, int i) {
  * (ticket) reduces them in CTA order and publishes the next token. */
 __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, float bv, int bi, unsigned step) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) { /* lanes 0 and 1 both ran epilogues */
+    for (int o = 16; o > 0; o >>= 1) { /* every thread ran epilogues */
         const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
         const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
         md_better(bv, bi, ov, oi);
@@ -966,12 +929,11 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_IN);
         const int in_row0 = md_stream_rows(s, gridDim.x, blockIdx.x).begin;
         if (L->full)
-            md_consume_rows<true>(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_ll_store(p.mix + r, v, t_in); });
+            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_ll_store(p.mix + r, v, t_in); });
         else
         {
-            md_consume_rows<true>(p, c, s, layer, MD_PH_MIX_IN,
+            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN,
                             [&](int r, float v, float) { md_ll_store(p.mix + r, md_in_epilogue(p, c, L, r, in_row0, v), t_in); });
-            md_in_writeback(p, c, L, s);
         }
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_IN)) return;
@@ -995,7 +957,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_OUT);
         md_phase_stream(p, layer, MD_PH_MIX_OUT, &s);
-        md_consume_rows<true>(p, c, s, layer, MD_PH_MIX_OUT, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_out); });
+        md_consume_rows(p, c, s, layer, MD_PH_MIX_OUT, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_out); });
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_OUT)) return;
         /* MLP gate/up */
@@ -1005,7 +967,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_GU, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_GU);
         md_phase_stream(p, layer, MD_PH_GU, &s);
-        md_consume_rows<true>(p, c, s, layer, MD_PH_GU,
+        md_consume_rows(p, c, s, layer, MD_PH_GU,
                         [&](int i, float g, float u) { md_ll_store(p.act + i, g / (1.0f + expf(-g)) * u, t_gu); });
         md_trace(p, c, step, layer, MD_PH_GU, 3);
         if (md_is_stop(p, layer, MD_PH_GU)) return;
@@ -1017,7 +979,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_DOWN, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_DOWN);
         md_phase_stream(p, layer, MD_PH_DOWN, &s);
-        md_consume_rows<true>(p, c, s, layer, MD_PH_DOWN, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_down); });
+        md_consume_rows(p, c, s, layer, MD_PH_DOWN, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_down); });
         md_trace(p, c, step, layer, MD_PH_DOWN, 3);
         if (md_is_stop(p, layer, MD_PH_DOWN)) return;
     }
@@ -1031,7 +993,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
     float bv = -FLT_MAX;
     int bi = INT_MAX;
     float *logits = p.logits;
-    md_consume_rows<false>(p, c, s, d.n_layers, 0, [&](int r, float v, float) {
+    md_consume_rows(p, c, s, d.n_layers, 0, [&](int r, float v, float) {
         if (logits) logits[r] = v;
         md_better(bv, bi, v, r);
     });
@@ -1051,12 +1013,15 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     float *red = vec + p.vec_floats;
     float *pre = red + RED_FLOATS;
     float *res = pre + MD_DEC_PRE_FLOATS;
-    float *h_own = res + MD_DEC_RES_FLOATS;   /* [ceil(H / G)] */
+    __nv_bfloat16 *xb = reinterpret_cast<__nv_bfloat16 *>(res + MD_DEC_RES_FLOATS); /* [2][xb_stride] */
+    float *h_own = reinterpret_cast<float *>(xb + 2 * p.xb_stride);                   /* [ceil(H / G)] */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    for (int i = threadIdx.x; i < MD_DEC_RES_FLOATS; i += blockDim.x) res[i] = 0.0f; /* partials accumulate from zero */
+    if (threadIdx.x == 0) *reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 4) = 0; /* md_trace_stall_word */
     if (threadIdx.x == 0) {
         for (int s = 0; s < p.n_stages; s++) {
             md_mbar_init(&full[s], HOPPER ? 1 : 32);
-            md_mbar_init(&empty[s], p.probe == 3 ? NCW : NCT);
+            md_mbar_init(&empty[s], 32); /* the lanes of the warp that consumed the chunk */
         }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -1075,15 +1040,15 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     c.red = red;
     c.pre = pre;
     c.res = res;
+    c.xb = xb;
+    c.xb_stride = p.xb_stride;
     c.h_own = h_own;
     c.pre_ok = false;
-    c.stall = 0;
     c.t_chunks = c.t_synced = c.t_epi = 0;
     c.w = warp - 1;
     c.lane = lane;
     c.tid = threadIdx.x - 32;
-    c.slot = 0;
-    c.parity = 0;
+    c.kq = 0;
     c.own_begin = md_split(p.d.H, gridDim.x, blockIdx.x).begin;
     for (int step = 0; step < p.n_steps; step++) md_consumer_step(p, c, (unsigned)step);
 }

@@ -83,14 +83,24 @@ __device__ __forceinline__ md_range md_stream_rows(const md_stream &s, int G, in
     return r;
 }
 
-/* Rows per ring chunk: as many whole units as fit in a stage. */
-__device__ __forceinline__ int md_chunk_rows(const md_stream &s, int stage_bytes) {
-    int units = stage_bytes / (s.cols * 2 * s.unit);
-    if (units > MD_DEC_RES_FLOATS / s.unit) units = MD_DEC_RES_FLOATS / s.unit; /* a chunk's results fit in c.res */
-    /* whole passes of the consumer warps (two rows, or one gate/up pair, each) */
-    const int pass = s.unit == 1 ? 2 * MD_DEC_CONSUMER_WARPS : MD_DEC_CONSUMER_WARPS;
-    if (units > pass) units -= units % pass;
-    return (units < 1 ? 1 : units) * s.unit;
+/* Ring chunks. The consumers multiply with tensor cores (mma m16n8k16), so
+ * a chunk is one tile of MD_DEC_TILE_ROWS rows (fewer at the end of a CTA's
+ * slice) by one column segment: the widest multiple of 64 columns whose tile
+ * fits in a stage (whole rows when they fit, as for every 1024-wide matrix
+ * of the 0.8B). Rows land in shared memory md_seg_stride() bytes apart, an
+ * odd multiple of 16, so the eight 16-byte row pieces one ldmatrix phase
+ * reads sit in different banks. Column counts are multiples of 32
+ * (md_decode_init checks). */
+__host__ __device__ __forceinline__ int md_seg_stride(int seg_cols) {
+    return ((seg_cols * 2 + 127) & ~127) + 16;
+}
+
+/* Columns per segment: all of them when a padded tile of whole rows fits in
+ * a stage, else the widest multiple of 64 that does (at least 64). */
+__host__ __device__ __forceinline__ int md_seg_cols(int cols, int stage_bytes) {
+    int sc = ((stage_bytes / MD_DEC_TILE_ROWS - 16) & ~127) / 2;
+    if (sc < 64) sc = 64;
+    return sc >= cols ? cols : sc;
 }
 
 /* Phases per layer in schedule order; the LM head is one more "layer". */

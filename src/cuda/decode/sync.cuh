@@ -97,30 +97,37 @@ __device__ __forceinline__ uint64_t md_policy_evict_first(void) {
     return pol;
 }
 
-/* Hopper: one thread issues the whole chunk as a bulk async copy that
- * completes the transaction count of `full`. */
-__device__ __forceinline__ void md_ring_fill_bulk(void *dst, const void *src, uint32_t bytes, uint64_t *full, uint64_t pol) {
+/* Hopper: one thread issues a bulk async copy per row of the chunk (rows go
+ * to a padded stride, so one copy cannot do); together they complete the
+ * transaction count of `full`. */
+__device__ __forceinline__ void md_ring_fill_rows_bulk(uint8_t *dst, const void *src, uint32_t nr, uint32_t bytes, uint32_t pitch,
+                                                       uint32_t stride, uint64_t *full, uint64_t pol) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(md_smem_addr(full)), "r"(bytes) : "memory");
-    asm volatile(
-        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
-            md_smem_addr(dst)),
-        "l"(src), "r"(bytes), "r"(md_smem_addr(full)), "l"(pol)
-        : "memory");
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(md_smem_addr(full)), "r"(nr * bytes) : "memory");
+    const uint32_t d = md_smem_addr(dst), f = md_smem_addr(full);
+    const char *s = (const char *)src;
+    for (uint32_t i = 0; i < nr; i++)
+        asm volatile(
+            "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
+                d + i * stride),
+            "l"(s + (size_t)i * pitch), "r"(bytes), "r"(f), "l"(pol)
+            : "memory");
 #else
     __trap(); /* the host never selects the Hopper path below sm_90 */
 #endif
 }
 
-/* Portable: every producer lane copies its 16-byte pieces with cp.async and
- * arrives on `full` when they land (full expects 32 arrivals). */
-__device__ __forceinline__ void md_ring_fill_lanes(void *dst, const void *src, uint32_t bytes, uint64_t *full, uint64_t pol,
-                                                   int lane) {
+/* Portable: every producer lane copies its 16-byte pieces of every row with
+ * cp.async and arrives on `full` when they land (full expects 32 arrivals). */
+__device__ __forceinline__ void md_ring_fill_rows_lanes(uint8_t *dst, const void *src, uint32_t nr, uint32_t bytes, uint32_t pitch,
+                                                        uint32_t stride, uint64_t *full, uint64_t pol, int lane) {
     const uint32_t d = md_smem_addr(dst);
     const char *s = (const char *)src;
-    for (uint32_t off = (uint32_t)lane * 16; off < bytes; off += 32 * 16)
-        asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(d + off), "l"(s + off), "l"(pol)
-                     : "memory");
+    for (uint32_t i = 0; i < nr; i++)
+        for (uint32_t off = (uint32_t)lane * 16; off < bytes; off += 32 * 16)
+            asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(d + i * stride + off),
+                         "l"(s + (size_t)i * pitch + off), "l"(pol)
+                         : "memory");
     asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];" ::"r"(md_smem_addr(full)) : "memory");
 }
 
@@ -145,6 +152,13 @@ __device__ __forceinline__ void md_prefetch_l2_lanes(const void *src, uint32_t b
  * names (step, layer, phase), so stale words from an earlier phase never
  * match. */
 
+/* Between two polls of stale words: every consumer thread of every CTA
+ * polls, and re-polling at once keeps L2 busy with requests that slow the
+ * very stores they wait for (MEGADELTA_POLL_NS). */
+__device__ __forceinline__ void md_poll_backoff(const md_decode_params &p) {
+    if (p.poll_ns) __nanosleep((unsigned)p.poll_ns);
+}
+
 __device__ __forceinline__ void md_ll_store(unsigned long long *w, float v, unsigned tag) {
     const unsigned long long x = ((unsigned long long)tag << 32) | __float_as_uint(v);
     asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(w), "l"(x) : "memory");
@@ -162,6 +176,7 @@ __device__ __forceinline__ float md_ll_wait(const unsigned long long *w, unsigne
     if ((unsigned)(x >> 32) != tag) {
         const unsigned long long t0 = p.watchdog_ns ? md_globaltimer() : 0;
         for (unsigned spins = 0;; spins++) {
+            md_poll_backoff(p);
             x = md_ll_load(w);
             if ((unsigned)(x >> 32) == tag) break;
             if (p.watchdog_ns && (spins & 255) == 255 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
@@ -210,6 +225,7 @@ __device__ __forceinline__ void md_ll_gather(const unsigned long long *const (&w
             }
         if (!stale) return;
         if (spins == 0 && p.watchdog_ns) t0 = md_globaltimer();
+        md_poll_backoff(p);
 #pragma unroll
         for (int k = 0; k < N; k++)
             if (stale >> k & 1) x[k] = md_ll_load(w[k]);
@@ -260,6 +276,7 @@ __device__ __forceinline__ void md_ll_read_n(const unsigned long long *const (&s
                 }
                 if (!stale) break;
                 if (spins == 0 && p.watchdog_ns) t0 = md_globaltimer();
+                md_poll_backoff(p);
 #pragma unroll
                 for (int k = 0; k < B; k++)
 #pragma unroll
