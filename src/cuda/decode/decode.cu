@@ -216,7 +216,7 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
         return;
     }
     static const char *const names[11] = {"IN", "REC", "OUT", "GU(lin)", "DOWN(lin)", "QKV", "ATTN", "O", "GU(full)", "DOWN(full)", "LM"};
-    double sum[11][7] = {{0}}, mx[11][7] = {{0}};
+    double sum[11][9] = {{0}}, mx[11][9] = {{0}};
     int cnt[11] = {0};
     const double us = 1e3 / dec->clock_khz;
     double total = 0;
@@ -228,11 +228,11 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
             const int kind = layer == d->n_layers ? 10 : (g->layers[layer].full ? 5 : 0) + ph;
             const unsigned long long *e = tb + sl * MD_DEC_TRACE_EVENTS;
             const unsigned long long chunks_done = e[5] ? e[5] : e[3], synced = e[6] ? e[6] : chunks_done,
-                                     epi_done = e[7] ? e[7] : synced;
-            const double v[7] = {(double)(e[1] - e[0]) * us,      (double)(e[2] - e[1]) * us,      (double)(e[3] - e[2]) * us,
-                                 (double)e[4] * us,                (double)(synced - chunks_done) * us, (double)(epi_done - synced) * us,
-                                 (double)(e[3] - epi_done) * us};
-            for (int k = 0; k < 7; k++) {
+                                     epi_done = e[7] ? e[7] : synced, split = e[8] ? e[8] : e[2];
+            const double v[9] = {(double)(e[1] - e[0]) * us,      (double)(e[2] - e[1]) * us,      (double)(e[3] - e[2]) * us,
+                                 (double)(split - e[2]) * us,      (double)e[4] * us,               (double)e[9] * us,
+                                 (double)(synced - chunks_done) * us, (double)(epi_done - synced) * us, (double)(e[3] - epi_done) * us};
+            for (int k = 0; k < 9; k++) {
                 sum[kind][k] += v[k];
                 if (v[k] > mx[kind][k]) mx[kind][k] = v[k];
             }
@@ -240,13 +240,13 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
         }
     }
     fprintf(stderr, "decode trace (last step, %d CTAs, mean per CTA %.1f us): per phase, us mean / max over CTAs\n", G, total / G);
-    fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "(ring, max warp)",
-            "(other warps)", "(epilogues)", "(after)");
+    fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s %15s %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "(split)",
+            "(ring, max warp)", "(mma, max warp)", "(other warps)", "(epilogues)", "(after)");
     for (int k = 0; k < 11; k++) {
         if (!cnt[k]) continue;
         const int per_step = cnt[k] / G;
         fprintf(stderr, "  %-11s %6d ", names[k], per_step);
-        for (int j = 0; j < 7; j++) fprintf(stderr, " %7.2f / %6.2f", sum[k][j] / cnt[k], mx[k][j]);
+        for (int j = 0; j < 9; j++) fprintf(stderr, " %7.2f / %6.2f", sum[k][j] / cnt[k], mx[k][j]);
         fprintf(stderr, "   sum %.1f us\n", (sum[k][0] + sum[k][1] + sum[k][2]) / G);
     }
     free(t);

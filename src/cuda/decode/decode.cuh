@@ -88,8 +88,9 @@ typedef struct md_decode_params {
 #define MD_DEC_TILE_ROWS 16  /* rows per tensor-core tile (mma m16n8k16) and per ring chunk */
 #define MD_DEC_RES_ROWS 256  /* rows whose per-warp partial dot products wait for their epilogues */
 #define MD_DEC_RES_FLOATS (MD_DEC_CONSUMER_WARPS * MD_DEC_RES_ROWS)
-#define MD_DEC_TRACE_EVENTS 8 /* start, inputs ready, prologue done, rows done, cycles stalled on the ring, chunks done,
-                                 every warp's chunks done, epilogues done */
+#define MD_DEC_TRACE_EVENTS 10 /* start, inputs ready, prologue done, rows done, cycles the slowest warp waited for the ring,
+                                  chunks done, every warp's chunks done, epilogues done, input split, cycles the slowest
+                                  warp multiplied */
 /* Weights the producer keeps requested into L2 beyond the ring, per SM: the
  * ring alone (~190 KB) covers ~8 us of streaming, less than the waits of a
  * layer; L2 prefetch lets HBM run ahead further without shared memory. */

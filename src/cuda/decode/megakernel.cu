@@ -148,6 +148,7 @@ typedef struct md_consumer {
     bool pre_ok;           /* the current IN slice fits in pre */
     long long t_chunks;    /* trace: clock64 when this thread finished its chunks of the current phase */
     long long t_synced, t_epi; /* trace: ... when every warp had, and when the epilogues were done */
+    long long t_split;     /* trace: ... when the phase input was split for the tensor cores */
     int w, lane, tid;      /* consumer warp, lane, consumer thread index */
     unsigned kq;           /* ring chunks of earlier phases (the producer fills chunk q into slot q % n_stages) */
     int own_begin;         /* first residual row this CTA owns */
@@ -286,6 +287,11 @@ __device__ __forceinline__ unsigned long long *md_trace_stall_word(const md_cons
     return reinterpret_cast<unsigned long long *>(c.red + RED_FLOATS - 4);
 }
 
+/* Trace only: the largest cycles any consumer warp spent multiplying chunks in the current phase. */
+__device__ __forceinline__ unsigned long long *md_trace_mma_word(const md_consumer &c) {
+    return reinterpret_cast<unsigned long long *>(c.red + RED_FLOATS - 6);
+}
+
 /* Warp w's chunks of tiles [tb, te) of a phase whose rows are [r_begin,
  * r_end): waits for each, adds its partial dot products to res (this warp's
  * row of c.res), frees it. Returns the cycles waited (MEGADELTA_TRACE).
@@ -293,7 +299,7 @@ __device__ __forceinline__ unsigned long long *md_trace_stall_word(const md_cons
  * cache, was slower: 904 vs 987 tok/s.) */
 __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, uint8_t *ring, uint64_t *full, uint64_t *empty, float *res,
                                                 const __nv_bfloat16 *xb, int xb_stride, int lane, int w, unsigned kq, int r_begin,
-                                                int r_end, int cols, int tb, int te, int layer, int phase) {
+                                                int r_end, int cols, int tb, int te, int layer, int phase, long long *mma) {
     const int sc = md_seg_cols(cols, p.stage_bytes), nseg = (cols + sc - 1) / sc, stride = md_seg_stride(sc);
     const unsigned S = (unsigned)p.n_stages;
     long long stall = 0;
@@ -307,9 +313,11 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, ui
         const long long t0 = p.trace ? clock64() : 0;
         md_mbar_wait(&full[slot], (q / S) & 1u, p, 3, layer, phase);
         if (p.trace) stall += clock64() - t0;
+        const long long t1 = p.trace ? clock64() : 0;
         if (p.probe != 2)
             md_chunk_dots(ring + (size_t)slot * p.stage_bytes, stride, wd, c0, nr, res + (tile - tb) * MD_DEC_TILE_ROWS, xb, xb_stride,
                           lane);
+        if (p.trace) *mma += clock64() - t1;
         __syncwarp();
         md_mbar_arrive(&empty[slot]); /* every lane, once its own reads are done (the empty barriers count 32) */
     }
@@ -334,12 +342,15 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
     const int n_tiles = (rows.end - rows.begin + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS;
     constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
     md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols);
+    if (p.trace) c.t_split = clock64();
     for (int tb = 0; tb < n_tiles; tb += TB) {
         const int te = tb + TB < n_tiles ? tb + TB : n_tiles;
+        long long mma = 0;
         const long long stall = md_rows_batch(p, c.ring, c.full, c.empty, c.res + c.w * MD_DEC_RES_ROWS, c.xb, c.xb_stride, c.lane, c.w,
-                                              c.kq, rows.begin, rows.end, s.cols, tb, te, layer, phase);
-        if (p.trace) { /* the most any warp of the CTA waited for its chunks in this phase */
+                                              c.kq, rows.begin, rows.end, s.cols, tb, te, layer, phase, &mma);
+        if (p.trace) { /* the most any warp of the CTA waited for its chunks, and multiplied them, in this phase */
             if (c.lane == 0) atomicMax(md_trace_stall_word(c), (unsigned long long)stall);
+            if (c.lane == 0) atomicMax(md_trace_mma_word(c), (unsigned long long)mma);
             c.t_chunks = clock64();
         }
         const int first = rows.begin + tb * MD_DEC_TILE_ROWS, last = rows.begin + te * MD_DEC_TILE_ROWS;
@@ -412,11 +423,13 @@ __device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer 
             e[5] = (unsigned long long)c.t_chunks;
             e[6] = (unsigned long long)c.t_synced;
             e[7] = (unsigned long long)c.t_epi;
+            e[8] = (unsigned long long)c.t_split;
+            e[9] = *md_trace_mma_word(c);
         }
     }
     if (ev == 3) {
-        c.t_chunks = c.t_synced = c.t_epi = 0;
-        if (p.trace && c.tid == 0) *md_trace_stall_word(c) = 0; /* the next phase's warps add after its first barrier */
+        c.t_chunks = c.t_synced = c.t_epi = c.t_split = 0;
+        if (p.trace && c.tid == 0) *md_trace_stall_word(c) = *md_trace_mma_word(c) = 0; /* the next phase's warps add after its first barrier */
     }
 }
 
@@ -1017,7 +1030,8 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     float *h_own = reinterpret_cast<float *>(xb + 2 * p.xb_stride);                   /* [ceil(H / G)] */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     for (int i = threadIdx.x; i < MD_DEC_RES_FLOATS; i += blockDim.x) res[i] = 0.0f; /* partials accumulate from zero */
-    if (threadIdx.x == 0) *reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 4) = 0; /* md_trace_stall_word */
+    if (threadIdx.x == 0) /* md_trace_stall_word, md_trace_mma_word */
+        *reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 4) = *reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 6) = 0;
     if (threadIdx.x == 0) {
         for (int s = 0; s < p.n_stages; s++) {
             md_mbar_init(&full[s], HOPPER ? 1 : 32);
@@ -1044,7 +1058,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     c.xb_stride = p.xb_stride;
     c.h_own = h_own;
     c.pre_ok = false;
-    c.t_chunks = c.t_synced = c.t_epi = 0;
+    c.t_chunks = c.t_synced = c.t_epi = c.t_split = 0;
     c.w = warp - 1;
     c.lane = lane;
     c.tid = threadIdx.x - 32;
