@@ -209,6 +209,7 @@ __device__ __forceinline__ float md_res_take(const md_consumer &c, int i) {
 
 template <typename Epi>
 __device__ __forceinline__ void md_res_flush(const md_decode_params &p, md_consumer &c, int unit, md_res_batch &b, bool last, Epi epi) {
+    asm volatile("cp.async.wait_all;" ::: "memory"); /* md_in_prefetch's copies (this thread's), visible to all after the barrier */
     md_consumer_sync(); /* every warp's partials are in c.res, and every warp is done with c.xb */
     if (p.trace) c.t_synced = clock64();
     if (unit == 1) {
@@ -450,7 +451,9 @@ __device__ __forceinline__ void md_maybe_delay(const md_decode_params &p, md_con
 
 /* Loads the conv windows and taps of this CTA's in-projection rows into
  * shared memory before waiting for the input (they depend only on earlier
- * steps). Layout per row: K-1 window values, then K taps. */
+ * steps), with cp.async so the loads are not waited for on the way to the
+ * input (a plain copy loop stalled ~2 round trips there). Layout per row:
+ * K-1 window values, then K taps. */
 __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
     const md_cuda_dims &d = p.d;
     const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
@@ -460,8 +463,11 @@ __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const 
     if (!c.pre_ok) return;
     for (int i = c.tid; i < n * per; i += NCT) {
         const int r = rows.begin + i / per, e = i % per;
-        c.pre[i] = e < d.K - 1 ? p.conv_state[((size_t)L->slot * d.cd + r) * (d.K - 1) + e] : L->conv_w[(size_t)r * d.K + e - (d.K - 1)];
+        const float *src = e < d.K - 1 ? p.conv_state + ((size_t)L->slot * d.cd + r) * (d.K - 1) + e : L->conv_w + (size_t)r * d.K + e - (d.K - 1);
+        /* asynchronous: nothing waits for these until the epilogues (md_res_flush) */
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(c.pre + i)), "l"(src) : "memory");
     }
+    asm volatile("cp.async.commit_group;" ::: "memory");
 }
 
 /* conv + SiLU on a qkv channel, or the raw z/b/a value. The window comes
