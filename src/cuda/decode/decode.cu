@@ -249,6 +249,40 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
         for (int j = 0; j < 9; j++) fprintf(stderr, " %7.2f / %6.2f", sum[k][j] / cnt[k], mx[k][j]);
         fprintf(stderr, "   sum %.1f us\n", (sum[k][0] + sum[k][1] + sum[k][2]) / G);
     }
+    /* stragglers: in each phase that waits for the one before, the CTA that
+     * waited least finished that one last (clocks are per SM, so compare waits) */
+    int *late = (int *)calloc((size_t)G * 2, sizeof(int)), *rec_slow = late + G;
+    if (late) {
+        for (int sl = 0; sl < slots; sl++) {
+            const int ph = sl % MD_PHASES_PER_LAYER;
+            int arg = 0;
+            double best = 1e300;
+            for (int b = 0; b < G; b++) {
+                const unsigned long long *e = t + ((size_t)b * slots + sl) * MD_DEC_TRACE_EVENTS;
+                const double v = ph == MD_PH_MIX && sl / MD_PHASES_PER_LAYER < d->n_layers ? -(double)(e[3] - e[0]) : (double)(e[1] - e[0]);
+                if (v < best) {
+                    best = v;
+                    arg = b;
+                }
+            }
+            if (ph == MD_PH_MIX && sl / MD_PHASES_PER_LAYER < d->n_layers) rec_slow[arg]++;
+            else late[arg]++;
+        }
+        for (int pass = 0; pass < 2; pass++) {
+            int *h = pass ? rec_slow : late;
+            fprintf(stderr, "  %s:", pass ? "slowest CTA of a recurrence/attention phase (count)" : "last CTA into a phase (count)");
+            for (int k = 0; k < 8; k++) {
+                int arg = -1;
+                for (int b = 0; b < G; b++)
+                    if (h[b] > 0 && (arg < 0 || h[b] > h[arg])) arg = b;
+                if (arg < 0) break;
+                fprintf(stderr, " %d(%d)", arg, h[arg]);
+                h[arg] = -h[arg];
+            }
+            fprintf(stderr, "\n");
+        }
+        free(late);
+    }
     free(t);
 }
 
