@@ -61,6 +61,11 @@ if [ "$mode" = full ]; then
       build-gpu/tests/gpu/test_gpu_tiny_hopper --steps 6 > "$out/sanitizer-$tool.log" 2>&1
     row "compute-sanitizer $tool" "rc=$? $(grep -hE 'ERROR SUMMARY' "$out/sanitizer-$tool.log" | tail -1)"
   done
+  for tool in memcheck racecheck; do
+    timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build-gpu/tests/gpu/test_gpu_sampler --preset tiny --trials 60 --steps 6 \
+      > "$out/sanitizer-sampler-$tool.log" 2>&1
+    row "compute-sanitizer $tool (sampler)" "rc=$? $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-sampler-$tool.log" | tail -1)"
+  done
 fi
 build-gpu/megadelta bench -p 512,4096 -n 128 -r 5 > "$out/bench.txt" 2> "$out/bench.err"
 row bench "rc=$?"

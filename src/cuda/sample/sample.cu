@@ -3,7 +3,10 @@
  * sample.c (penalties, temperature, top-k, top-p, min-p, one uniform draw),
  * so a non-greedy decode step never copies the logits to the host: one
  * kernel of one CTA reads the decode kernel's logits where they are and
- * writes the chosen id.
+ * writes the chosen id. With a top-k of at most PRE_MAX_K (the usual case)
+ * a first kernel of one CTA per 2048 logits does the penalties, the
+ * temperature and a per-slice top-k first, so the one CTA only sorts out
+ * the survivors.
  *
  * Every thread owns a contiguous range of ids, so sums in id order are a
  * per-thread loop plus a fixed tree over threads: runs are bitwise
@@ -30,11 +33,28 @@ typedef struct md_sample_args {
     float temperature, top_p, min_p, repeat_penalty, presence_penalty, u;
     int top_k, vocab, n_hist;
     unsigned stamp;
+    int pre_slices; /* > 0: md_sample_prefilter ran over this many slices (penalties, temperature and per-slice top-k done) */
 } md_sample_args;
+
+/* Top-k prefilter (temperature > 0, 0 < top_k <= PRE_MAX_K): one CTA per
+ * slice of PRE_SLICE logits applies the penalties and the temperature to
+ * its slice and keeps the values >= its own k-th largest (ties included).
+ * Every value >= the global k-th largest survives in its slice (a slice
+ * holding one below its own threshold has k larger ones, so the global
+ * threshold is above it), so the sampling CTA finds the exact top-k among
+ * the survivors instead of passing the whole vocabulary four times. */
+#define PRE_SLICE 2048
+#define PRE_MAX_K 1024
+#define PRE_UNION_MAX (32 * PRE_SLICE) /* survivors beyond this: the sampling CTA goes back to the whole vocabulary */
 
 struct md_gpu_sampler {
     int32_t *d_hist, *d_out;
     double *d_e; /* [V] exp(l - max) of the candidates */
+    float *d_pv; /* prefilter: [slices][PRE_SLICE] each slice's survivors (values, in id order) */
+    int *d_pi;   /* ... their ids */
+    int *d_pc;   /* ... [slices][2]: survivors, candidates (> -inf) */
+    float *d_uv; /* [V] the survivors of all slices, contiguous */
+    int *d_ui;
     int hist_cap;
     unsigned *d_stamp; /* [V] marks tokens already penalised (the call's stamp) */
     unsigned stamp;
@@ -223,121 +243,348 @@ __device__ __forceinline__ void md_my_range(int n, int *b, int *e) {
 }
 
 #define MD_SAMPLE_COMPACT 2048 /* candidates left by top-k that move to shared memory */
+#define PRE_MAX_SLICES 256     /* vocabularies up to 512K take the prefilter */
+
+/* Bins in descending order, 8 per lane of warp 0: lane L holds bins
+ * 255 - 8L .. 248 - 8L. The radix steps' scans over the 256 bins ran on
+ * thread 0 alone while the CTA waited at the barrier; warp 0 scans them
+ * with shuffles instead. */
+
+/* Top-k step: the first bin (descending) where the running count reaches
+ * sm.need; sm.need becomes the rank left inside it (sample.c's order). */
+__device__ void md_pick_count_bin(unsigned prefix, int bits, md_sample_smem &sm) {
+    const int lane = threadIdx.x & 31;
+    unsigned c[8], mine = 0;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        c[j] = sm.cnt[255 - 8 * lane - j];
+        mine += c[j];
+    }
+    unsigned incl = mine;
+    for (int o = 1; o < 32; o <<= 1) {
+        const unsigned y = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += y;
+    }
+    const unsigned need = sm.need;
+    unsigned cum = incl - mine;
+    int found = -1;
+    unsigned left = 0;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        if (found < 0 && cum + c[j] >= need) {
+            found = 255 - 8 * lane - j;
+            left = need - cum;
+        }
+        cum += c[j];
+    }
+    const unsigned any = __ballot_sync(0xffffffffu, found >= 0);
+    const unsigned total = __shfl_sync(0xffffffffu, incl, 31);
+    __syncwarp(); /* every lane has read sm.need */
+    if (any) {
+        if (lane == __ffs(any) - 1) { /* the highest bins are in the lowest lanes */
+            sm.need = left;
+            sm.key = prefix | ((unsigned)found << (24 - bits));
+        }
+    } else if (lane == 0) { /* not reached when k < the count: bin 0 with what is left, as the serial scan */
+        sm.need = need - (total - sm.cnt[0]);
+        sm.key = prefix;
+    }
+}
+
+/* Top-p step: the lowest non-empty bin whose mass before it (sm.above plus
+ * the bins above) is still < T; sm.above becomes that mass, sm.need its count. */
+__device__ void md_pick_mass_bin(unsigned prefix, int bits, unsigned long long T, md_sample_smem &sm) {
+    const int lane = threadIdx.x & 31;
+    unsigned long long m[8], mine = 0;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        m[j] = sm.mass[255 - 8 * lane - j];
+        mine += m[j];
+    }
+    unsigned long long incl = mine;
+    for (int o = 1; o < 32; o <<= 1) {
+        const unsigned long long y = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += y;
+    }
+    unsigned long long before = sm.above + incl - mine;
+    int pick = -1;
+    unsigned long long at = 0;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        const int bin = 255 - 8 * lane - j;
+        if (sm.cnt[bin] && before < T) {
+            pick = bin;
+            at = before;
+        }
+        before += m[j];
+    }
+    const unsigned has = __ballot_sync(0xffffffffu, pick >= 0);
+    __syncwarp(); /* every lane has read sm.above */
+    if (!has) {
+        if (lane == 0) {
+            sm.key = prefix;
+            sm.need = 0;
+        }
+        return;
+    }
+    const int last = 31 - __clz(has); /* the lowest bins are in the highest lanes */
+    if (lane == last) {
+        sm.above = at;
+        sm.key = prefix | ((unsigned)pick << (24 - bits));
+        sm.need = sm.cnt[pick];
+    }
+}
+
+/* The k-th largest key among the candidates of l[0..n) (k < their count),
+ * by radix select: 4 passes of 8 bits, from the top byte. */
+__device__ float md_radix_kth(const float *l, int n, int k, md_sample_smem &sm) {
+    if (threadIdx.x == 0) {
+        sm.key = 0;
+        sm.need = (unsigned)k;
+    }
+    __syncthreads();
+    for (int bits = 0; bits < 32; bits += 8) {
+        const unsigned prefix = sm.key;
+        md_radix_hist(l, NULL, n, prefix, bits, 0.0, sm);
+        if (threadIdx.x < 32) md_pick_count_bin(prefix, bits, sm);
+        __syncthreads();
+    }
+    return md_key_float(sm.key);
+}
+
+/* Penalties, once per distinct token of the window, for the tokens in
+ * [t0, t1) (the whole vocabulary, or a prefilter slice). */
+__device__ void md_apply_penalties(float *l, const int32_t *hist, unsigned *stamp, const md_sample_args &a, int t0, int t1) {
+    if (a.repeat_penalty == 1.0f && a.presence_penalty == 0.0f) return;
+    for (int i = threadIdx.x; i < a.n_hist; i += SB) {
+        const int t = hist[i];
+        if (t < t0 || t >= t1 || atomicExch(&stamp[t], a.stamp) == a.stamp) continue;
+        float x = l[t];
+        if (a.repeat_penalty != 1.0f) x = x < 0.0f ? x * a.repeat_penalty : x / a.repeat_penalty;
+        l[t] = x - a.presence_penalty;
+    }
+    __threadfence_block();
+    __syncthreads();
+}
+
+/* One CTA per slice (see PRE_SLICE): penalties and temperature on the
+ * slice (written back: the sampling CTA may still need the whole array),
+ * then the values >= the slice's own k-th largest, in id order, to
+ * pv/pi[slice], and (survivors, candidates) to pc[slice]. */
+__global__ void __launch_bounds__(SB) md_sample_prefilter(float *logits, const int32_t *hist, unsigned *stamp, md_sample_args a, float *pv,
+                                                          int *pi, int *pc) {
+    __shared__ md_sample_smem sm;
+    __shared__ __align__(16) float v[PRE_SLICE];
+    const int s0 = blockIdx.x * PRE_SLICE, ns = a.vocab - s0 < PRE_SLICE ? a.vocab - s0 : PRE_SLICE;
+    md_apply_penalties(logits, hist, stamp, a, s0, s0 + ns);
+    unsigned n_mine = 0;
+    for (int i = threadIdx.x; i < PRE_SLICE; i += SB) {
+        float x = -INFINITY;
+        if (i < ns) {
+            x = logits[s0 + i];
+            if (x > -INFINITY) {
+                x = x / a.temperature;
+                n_mine++;
+            } else {
+                x = -INFINITY; /* NaN too */
+            }
+            logits[s0 + i] = x;
+        }
+        v[i] = x;
+    }
+    const unsigned n_c = md_block_sum_u(n_mine, sm); /* its barriers also publish v */
+    const float th = (unsigned)a.top_k < n_c ? md_radix_kth(v, PRE_SLICE, a.top_k, sm) : -INFINITY;
+    int b, e;
+    md_my_range(PRE_SLICE, &b, &e);
+    unsigned kept_mine = 0;
+    for (int i = b; i < e; i++) kept_mine += v[i] > -INFINITY && v[i] >= th;
+    unsigned total;
+    unsigned at = md_block_excl_u(kept_mine, sm, &total);
+    for (int i = b; i < e; i++)
+        if (v[i] > -INFINITY && v[i] >= th) {
+            pv[(size_t)blockIdx.x * PRE_SLICE + at] = v[i];
+            pi[(size_t)blockIdx.x * PRE_SLICE + at] = s0 + i;
+            at++;
+        }
+    if (threadIdx.x == 0) {
+        pc[2 * blockIdx.x] = (int)total;
+        pc[2 * blockIdx.x + 1] = (int)n_c;
+    }
+}
 
 __global__ void __launch_bounds__(SB) md_sample_kernel(float *logits, double *E, const int32_t *hist, unsigned *stamp, md_sample_args a,
-                                                       int32_t *out) {
+                                                       const float *pv, const int *pi, const int *pc, float *uv, int *ui, int32_t *out) {
     __shared__ md_sample_smem sm;
     __shared__ __align__(16) float cl[MD_SAMPLE_COMPACT];
     __shared__ int ci[MD_SAMPLE_COMPACT];
+    __shared__ double s_e[MD_SAMPLE_COMPACT]; /* E of compacted candidates */
+    __shared__ int s_off[PRE_MAX_SLICES + 1];
+    __shared__ unsigned s_n;
     const int V = a.vocab;
     int b, e;
     md_my_range(V, &b, &e);
     float *l = logits;
-
-    /* 1. penalties, once per distinct token of the window */
-    if (a.repeat_penalty != 1.0f || a.presence_penalty != 0.0f) {
-        for (int i = threadIdx.x; i < a.n_hist; i += SB) {
-            const int t = hist[i];
-            if (t < 0 || t >= V || atomicExch(&stamp[t], a.stamp) == a.stamp) continue;
-            float x = l[t];
-            if (a.repeat_penalty != 1.0f) x = x < 0.0f ? x * a.repeat_penalty : x / a.repeat_penalty;
-            l[t] = x - a.presence_penalty;
-        }
-        __threadfence_block();
-        __syncthreads();
-    }
-    /* 2. greedy */
-    if (a.temperature <= 0.0f) {
-        const int r = md_block_argmax(l, b, e, sm);
-        if (threadIdx.x == 0) *out = r;
-        return;
-    }
-    /* 3. temperature; non-candidates (-inf, NaN) become -inf */
-    unsigned n_mine = 0;
-    {
-        float4 *l4 = reinterpret_cast<float4 *>(l);
-        for (int q0 = 0; q0 < V / 4; q0 += SB * RADIX_UNROLL) {
-            float4 v[RADIX_UNROLL];
-#pragma unroll
-            for (int u = 0; u < RADIX_UNROLL; u++)
-                if (q0 + u * SB + (int)threadIdx.x < V / 4) v[u] = l4[q0 + u * SB + threadIdx.x];
-#pragma unroll
-            for (int u = 0; u < RADIX_UNROLL; u++) {
-                const int q = q0 + u * SB + threadIdx.x;
-                if (q >= V / 4) continue;
-                float *x = &v[u].x;
-#pragma unroll
-                for (int c4 = 0; c4 < 4; c4++) {
-                    if (x[c4] > -INFINITY) {
-                        x[c4] = x[c4] / a.temperature;
-                        n_mine++;
-                    } else {
-                        x[c4] = -INFINITY;
-                    }
-                }
-                l4[q] = v[u];
-            }
-        }
-        for (int i = 4 * (V / 4) + threadIdx.x; i < V; i += SB) {
-            if (l[i] > -INFINITY) {
-                l[i] = l[i] / a.temperature;
-                n_mine++;
-            } else {
-                l[i] = -INFINITY;
-            }
-        }
-    }
-    const unsigned n = md_block_sum_u(n_mine, sm);
-    if (n == 0) { /* sample.c: the argmax of the penalised logits (all -inf here: id 0) */
-        if (threadIdx.x == 0) *out = 0;
-        return;
-    }
-    /* 4. top-k: the k-th largest logit by radix select; below it is removed */
+    const int *ids = NULL;
+    int n_items = V;
+    bool compacted = false;
     float th = -INFINITY;
-    if (a.top_k > 0 && (unsigned)a.top_k < n) {
-        if (threadIdx.x == 0) {
-            sm.key = 0;
-            sm.need = (unsigned)a.top_k;
+    unsigned n;
+    if (a.pre_slices > 0) {
+        /* 1-3 ran in md_sample_prefilter: gather the slices' survivors, in id order */
+        for (int c = threadIdx.x; c < a.pre_slices; c += SB) { /* all loads in flight at once */
+            s_off[c + 1] = pc[2 * c];
+            ci[c] = pc[2 * c + 1]; /* ci is free until the compaction */
         }
         __syncthreads();
-        for (int bits = 0; bits < 32; bits += 8) {
-            const unsigned prefix = sm.key;
-            md_radix_hist(l, NULL, V, prefix, bits, 0.0, sm);
-            if (threadIdx.x == 0) {
-                unsigned need = sm.need;
-                int bin = 255;
-                for (; bin > 0 && sm.cnt[bin] < need; bin--) need -= sm.cnt[bin];
-                sm.need = need;
-                sm.key = prefix | ((unsigned)bin << (24 - bits));
+        if (threadIdx.x == 0) {
+            int tot = 0;
+            unsigned cand = 0;
+            for (int c = 0; c < a.pre_slices; c++) {
+                const int m = s_off[c + 1];
+                s_off[c] = tot;
+                tot += m;
+                cand += (unsigned)ci[c];
             }
-            __syncthreads();
+            s_off[a.pre_slices] = tot;
+            s_n = cand;
         }
-        th = md_key_float(sm.key);
+        __syncthreads();
+        n = s_n;
+        if (n == 0) { /* sample.c: the argmax of the penalised logits (all -inf here: id 0) */
+            if (threadIdx.x == 0) *out = 0;
+            return;
+        }
+        const int total = s_off[a.pre_slices];
+        if (total <= PRE_UNION_MAX) {
+            /* survivor t of the union: slice c = the last with s_off[c] <= t (binary search); four loads in flight per thread */
+            for (int t0 = threadIdx.x; t0 < total; t0 += 4 * SB) {
+                float vv[4];
+                int vi[4];
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    const int t = t0 + u * SB;
+                    if (t >= total) break;
+                    int lo = 0, hi = a.pre_slices; /* s_off[lo] <= t < s_off[hi] */
+                    while (hi - lo > 1) {
+                        const int mid = (lo + hi) >> 1;
+                        if (s_off[mid] <= t) lo = mid;
+                        else hi = mid;
+                    }
+                    vv[u] = pv[(size_t)lo * PRE_SLICE + t - s_off[lo]];
+                    vi[u] = pi[(size_t)lo * PRE_SLICE + t - s_off[lo]];
+                }
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    const int t = t0 + u * SB;
+                    if (t >= total) break;
+                    uv[t] = vv[u];
+                    ui[t] = vi[u];
+                }
+            }
+            __threadfence_block();
+            __syncthreads();
+            if ((unsigned)a.top_k < n) th = md_radix_kth(uv, total, a.top_k, sm);
+            int ub, ue;
+            md_my_range(total, &ub, &ue);
+            unsigned kept_mine = 0;
+            for (int i = ub; i < ue; i++) kept_mine += uv[i] >= th;
+            unsigned n_kept;
+            unsigned at = md_block_excl_u(kept_mine, sm, &n_kept);
+            if (n_kept <= MD_SAMPLE_COMPACT) { /* the usual case: the top-k (and its ties) straight from the survivors */
+                for (int i = ub; i < ue; i++)
+                    if (uv[i] >= th) {
+                        cl[at] = uv[i];
+                        ci[at] = ui[i];
+                        at++;
+                    }
+                __syncthreads();
+                l = cl;
+                ids = ci;
+                E = s_e;
+                n_items = (int)n_kept;
+                md_my_range(n_items, &b, &e);
+                compacted = true;
+            }
+        } else if ((unsigned)a.top_k < n) {
+            th = md_radix_kth(l, V, a.top_k, sm);
+        }
+    } else {
+        /* 1. penalties, once per distinct token of the window */
+        md_apply_penalties(l, hist, stamp, a, 0, V);
+        /* 2. greedy */
+        if (a.temperature <= 0.0f) {
+            const int r = md_block_argmax(l, b, e, sm);
+            if (threadIdx.x == 0) *out = r;
+            return;
+        }
+        /* 3. temperature; non-candidates (-inf, NaN) become -inf */
+        unsigned n_mine = 0;
+        {
+            float4 *l4 = reinterpret_cast<float4 *>(l);
+            for (int q0 = 0; q0 < V / 4; q0 += SB * RADIX_UNROLL) {
+                float4 v[RADIX_UNROLL];
+#pragma unroll
+                for (int u = 0; u < RADIX_UNROLL; u++)
+                    if (q0 + u * SB + (int)threadIdx.x < V / 4) v[u] = l4[q0 + u * SB + threadIdx.x];
+#pragma unroll
+                for (int u = 0; u < RADIX_UNROLL; u++) {
+                    const int q = q0 + u * SB + threadIdx.x;
+                    if (q >= V / 4) continue;
+                    float *x = &v[u].x;
+#pragma unroll
+                    for (int c4 = 0; c4 < 4; c4++) {
+                        if (x[c4] > -INFINITY) {
+                            x[c4] = x[c4] / a.temperature;
+                            n_mine++;
+                        } else {
+                            x[c4] = -INFINITY;
+                        }
+                    }
+                    l4[q] = v[u];
+                }
+            }
+            for (int i = 4 * (V / 4) + threadIdx.x; i < V; i += SB) {
+                if (l[i] > -INFINITY) {
+                    l[i] = l[i] / a.temperature;
+                    n_mine++;
+                } else {
+                    l[i] = -INFINITY;
+                }
+            }
+        }
+        n = md_block_sum_u(n_mine, sm);
+        if (n == 0) { /* sample.c: the argmax of the penalised logits (all -inf here: id 0) */
+            if (threadIdx.x == 0) *out = 0;
+            return;
+        }
+        /* 4. top-k: the k-th largest logit by radix select; below it is removed */
+        if (a.top_k > 0 && (unsigned)a.top_k < n) th = md_radix_kth(l, V, a.top_k, sm);
     }
     /* the candidates left (l >= th), in id order: to shared memory when few
      * (top-k's usual case), else in place (below th set to -inf) */
-    unsigned kept_mine = 0;
-    for (int i = b; i < e; i++) kept_mine += l[i] > -INFINITY && l[i] >= th;
-    unsigned n_kept;
-    unsigned at = md_block_excl_u(kept_mine, sm, &n_kept);
-    const int *ids = NULL;
-    int n_items = V;
-    if (n_kept <= MD_SAMPLE_COMPACT) {
-        for (int i = b; i < e; i++)
-            if (l[i] > -INFINITY && l[i] >= th) {
-                cl[at] = l[i];
-                ci[at] = i;
-                at++;
-            }
-        __syncthreads();
-        l = cl;
-        ids = ci;
-        n_items = (int)n_kept;
-        md_my_range(n_items, &b, &e);
-    } else if (th > -INFINITY) {
-        for (int i = b; i < e; i++)
-            if (l[i] < th) l[i] = -INFINITY;
-        __syncthreads();
+    if (!compacted) {
+        unsigned kept_mine = 0;
+        for (int i = b; i < e; i++) kept_mine += l[i] > -INFINITY && l[i] >= th;
+        unsigned n_kept;
+        unsigned at = md_block_excl_u(kept_mine, sm, &n_kept);
+        if (n_kept <= MD_SAMPLE_COMPACT) {
+            for (int i = b; i < e; i++)
+                if (l[i] > -INFINITY && l[i] >= th) {
+                    cl[at] = l[i];
+                    ci[at] = i;
+                    at++;
+                }
+            __syncthreads();
+            l = cl;
+            ids = ci;
+            E = s_e;
+            n_items = (int)n_kept;
+            md_my_range(n_items, &b, &e);
+        } else if (th > -INFINITY) {
+            for (int i = b; i < e; i++)
+                if (l[i] < th) l[i] = -INFINITY;
+            __syncthreads();
+        }
     }
     /* 5. softmax over the candidates: max, E = exp(l - max) in double (kept
      * for the steps below: one exp per candidate), and their sum */
@@ -371,22 +618,7 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *logits, double *E,
         for (int bits = 0; bits < 32; bits += 8) {
             const unsigned prefix = sm.key;
             md_radix_hist(l, E, n_items, prefix, bits, inv_sum, sm);
-            if (threadIdx.x == 0) {
-                unsigned long long acc = sm.above;
-                int pick = -1;
-                for (int bin = 255; bin >= 0; bin--) {
-                    if (!sm.cnt[bin]) continue;
-                    if (acc < T) {
-                        pick = bin;
-                        sm.above = acc;
-                    } else {
-                        break;
-                    }
-                    acc += sm.mass[bin];
-                }
-                sm.key = prefix | ((unsigned)(pick < 0 ? 0 : pick) << (24 - bits));
-                sm.need = pick < 0 ? 0 : sm.cnt[pick];
-            }
+            if (threadIdx.x < 32) md_pick_mass_bin(prefix, bits, T, sm);
             __syncthreads();
             level_count = sm.need;
         }
@@ -471,6 +703,11 @@ void md_cuda_sampler_free(md_cuda_ctx *g) {
     cudaFree(s->d_out);
     cudaFree(s->d_stamp);
     cudaFree(s->d_e);
+    cudaFree(s->d_pv);
+    cudaFree(s->d_pi);
+    cudaFree(s->d_pc);
+    cudaFree(s->d_uv);
+    cudaFree(s->d_ui);
     free(s);
     g->sampler = NULL;
 }
@@ -484,6 +721,12 @@ md_status md_cuda_sample(md_cuda_ctx *g, float *d_logits, const md_sampler_param
         g->sampler = s;
         MD_CUDA_CHECK(cudaMalloc(&s->d_out, sizeof(int32_t)));
         MD_CUDA_CHECK(cudaMalloc(&s->d_e, (size_t)V * sizeof(double)));
+        const size_t slices = (size_t)(V + PRE_SLICE - 1) / PRE_SLICE;
+        MD_CUDA_CHECK(cudaMalloc(&s->d_pv, slices * PRE_SLICE * sizeof(float)));
+        MD_CUDA_CHECK(cudaMalloc(&s->d_pi, slices * PRE_SLICE * sizeof(int)));
+        MD_CUDA_CHECK(cudaMalloc(&s->d_pc, slices * 2 * sizeof(int)));
+        MD_CUDA_CHECK(cudaMalloc(&s->d_uv, (size_t)PRE_UNION_MAX * sizeof(float)));
+        MD_CUDA_CHECK(cudaMalloc(&s->d_ui, (size_t)PRE_UNION_MAX * sizeof(int)));
         MD_CUDA_CHECK(cudaMalloc(&s->d_stamp, (size_t)V * sizeof(unsigned)));
         MD_CUDA_CHECK(cudaMemsetAsync(s->d_stamp, 0, (size_t)V * sizeof(unsigned), g->stream));
     }
@@ -515,7 +758,15 @@ md_status md_cuda_sample(md_cuda_ctx *g, float *d_logits, const md_sampler_param
     a.vocab = V;
     a.n_hist = penalties ? n_hist : 0;
     a.stamp = s->stamp;
-    md_sample_kernel<<<1, SB, 0, g->stream>>>(d_logits, s->d_e, s->d_hist, s->d_stamp, a, s->d_out);
+    const int slices = (V + PRE_SLICE - 1) / PRE_SLICE;
+    a.pre_slices = 0;
+    if (a.temperature > 0.0f && a.top_k > 0 && a.top_k <= PRE_MAX_K && slices <= PRE_MAX_SLICES) {
+        a.pre_slices = slices;
+        md_sample_prefilter<<<slices, SB, 0, g->stream>>>(d_logits, s->d_hist, s->d_stamp, a, s->d_pv, s->d_pi, s->d_pc);
+        MD_CUDA_CHECK(cudaGetLastError());
+    }
+    md_sample_kernel<<<1, SB, 0, g->stream>>>(d_logits, s->d_e, s->d_hist, s->d_stamp, a, s->d_pv, s->d_pi, s->d_pc, s->d_uv, s->d_ui,
+                                              s->d_out);
     MD_CUDA_CHECK(cudaGetLastError());
     int32_t r;
     MD_CUDA_CHECK(cudaMemcpyAsync(&r, s->d_out, sizeof r, cudaMemcpyDeviceToHost, g->stream));
