@@ -412,6 +412,26 @@ __global__ void __launch_bounds__(SB) md_sample_prefilter(float *logits, const i
     }
 }
 
+/* The candidates (> -inf) >= th among v[b, e) of every thread, in thread
+ * order, to cl / ci (ids from id, or the index when id is NULL) when they
+ * fit in MD_SAMPLE_COMPACT; returns their count either way (every thread). */
+__device__ unsigned md_compact(const float *v, const int *id, int b, int e, float th, float *cl, int *ci, md_sample_smem &sm) {
+    unsigned kept_mine = 0;
+    for (int i = b; i < e; i++) kept_mine += v[i] > -INFINITY && v[i] >= th;
+    unsigned n_kept;
+    unsigned at = md_block_excl_u(kept_mine, sm, &n_kept);
+    if (n_kept <= MD_SAMPLE_COMPACT) {
+        for (int i = b; i < e; i++)
+            if (v[i] > -INFINITY && v[i] >= th) {
+                cl[at] = v[i];
+                ci[at] = id ? id[i] : i;
+                at++;
+            }
+        __syncthreads();
+    }
+    return n_kept;
+}
+
 __global__ void __launch_bounds__(SB) md_sample_kernel(float *logits, double *E, const int32_t *hist, unsigned *stamp, md_sample_args a,
                                                        const float *pv, const int *pi, const int *pc, float *uv, int *ui, int32_t *out) {
     __shared__ md_sample_smem sm;
@@ -486,18 +506,8 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *logits, double *E,
             if ((unsigned)a.top_k < n) th = md_radix_kth(uv, total, a.top_k, sm);
             int ub, ue;
             md_my_range(total, &ub, &ue);
-            unsigned kept_mine = 0;
-            for (int i = ub; i < ue; i++) kept_mine += uv[i] >= th;
-            unsigned n_kept;
-            unsigned at = md_block_excl_u(kept_mine, sm, &n_kept);
+            const unsigned n_kept = md_compact(uv, ui, ub, ue, th, cl, ci, sm);
             if (n_kept <= MD_SAMPLE_COMPACT) { /* the usual case: the top-k (and its ties) straight from the survivors */
-                for (int i = ub; i < ue; i++)
-                    if (uv[i] >= th) {
-                        cl[at] = uv[i];
-                        ci[at] = ui[i];
-                        at++;
-                    }
-                __syncthreads();
                 l = cl;
                 ids = ci;
                 E = s_e;
@@ -563,18 +573,8 @@ __global__ void __launch_bounds__(SB) md_sample_kernel(float *logits, double *E,
     /* the candidates left (l >= th), in id order: to shared memory when few
      * (top-k's usual case), else in place (below th set to -inf) */
     if (!compacted) {
-        unsigned kept_mine = 0;
-        for (int i = b; i < e; i++) kept_mine += l[i] > -INFINITY && l[i] >= th;
-        unsigned n_kept;
-        unsigned at = md_block_excl_u(kept_mine, sm, &n_kept);
+        const unsigned n_kept = md_compact(l, NULL, b, e, th, cl, ci, sm);
         if (n_kept <= MD_SAMPLE_COMPACT) {
-            for (int i = b; i < e; i++)
-                if (l[i] > -INFINITY && l[i] >= th) {
-                    cl[at] = l[i];
-                    ci[at] = i;
-                    at++;
-                }
-            __syncthreads();
             l = cl;
             ids = ci;
             E = s_e;
