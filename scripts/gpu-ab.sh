@@ -9,6 +9,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 a=$1 b=$2 target=${3:-src/cuda/decode/megakernel.cu} rounds=${4:-3}
+nvidia-smi > /dev/null 2>&1 || { echo "gpu-ab.sh: no GPU here (bench would time the CPU backend)"; exit 1; }
 . scripts/gpu-env.sh
 keep=$(mktemp) && cp "$target" "$keep"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMD_CUDA_ARCHS="${MD_CUDA_ARCHS:-90a}" -DMD_CUDA_PTX=OFF > /dev/null 2>&1
