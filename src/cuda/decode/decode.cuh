@@ -78,7 +78,7 @@ typedef struct md_decode_params {
                                           block (no HBM), 2 = rows skip their dot products */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
     int stop_layer, stop_phase;        /* debug: end every step after this phase (-1: run to the end) */
-    unsigned long long *trace;         /* debug: [G][n_layers * 5 + 1][4] clock64 per phase of the last step, or NULL */
+    unsigned long long *trace;         /* debug: [G][n_layers * 5 + 1][MD_DEC_TRACE_EVENTS] per phase of the last step, or NULL */
 } md_decode_params;
 
 /* Shared memory besides the ring (floats): the residual rows this CTA owns,
@@ -91,11 +91,12 @@ typedef struct md_decode_params {
 #define MD_DEC_TRACE_EVENTS 10 /* start, inputs ready, prologue done, rows done, cycles the slowest warp waited for the ring,
                                   chunks done, every warp's chunks done, epilogues done, input split, cycles the slowest
                                   warp multiplied */
-/* Weights the producer keeps requested into L2 beyond the ring, per SM: the
- * ring alone (~190 KB) covers ~8 us of streaming, less than the waits of a
- * layer; L2 prefetch lets HBM run ahead further without shared memory. */
-#define MD_DEC_POLL_NS 0     /* see md_poll_backoff */
-#define MD_DEC_PREFETCH_KB 0 /* measured on the H100: 96-256 KB made tg128 slower (785 -> 776..645 tok/s) */
+#define MD_DEC_POLL_NS 0     /* see md_poll_backoff; 200-1000 ns measured no better on the H100 */
+/* Weights the producer keeps requested into L2 beyond the ring, per SM (the
+ * ring alone, ~165 KB, covers ~7 us of streaming). Measured on the H100:
+ * slower the further ahead (session 1: 785 -> 776..645 tok/s for 96-256 KB;
+ * session 3: 979 -> 854..702 for 66-264 KB), so off. */
+#define MD_DEC_PREFETCH_KB 0
 
 struct md_decode {
     md_decode_params p;                /* template: buffers and sizes fixed at init */
