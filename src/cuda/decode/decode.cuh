@@ -95,7 +95,7 @@ typedef struct md_decode_params {
 /* Weights the producer keeps requested into L2 beyond the ring, per SM (the
  * ring alone, ~165 KB, covers ~7 us of streaming). Measured on the H100:
  * slower the further ahead (session 1: 785 -> 776..645 tok/s for 96-256 KB;
- * session 3: 979 -> 854..702 for 66-264 KB), so off. */
+ * session 3: 985 -> 854..702 for 66-264 KB), so off. */
 #define MD_DEC_PREFETCH_KB 0
 
 struct md_decode {
