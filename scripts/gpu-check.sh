@@ -23,7 +23,7 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,power.draw,temperature.gpu --fo
 row gpu "$(cat "$out/gpu.txt")"
 
 run_ctest() { # label-regex name
-  (cd build-gpu && ctest -R "$1" --output-on-failure --timeout 1200 > "$out/ctest-$2.log" 2>&1)
+  (cd build-gpu && ctest -R "$1" -V --timeout 1200 > "$out/ctest-$2.log" 2>&1)
   local rc=$?
   local summary; summary=$(grep -E 'tests passed|tests failed' "$out/ctest-$2.log" | tail -1)
   row "ctest $2" "${summary:-rc=$rc}"
