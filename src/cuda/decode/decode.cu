@@ -239,7 +239,8 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
             cnt[kind]++;
         }
     }
-    fprintf(stderr, "decode trace (last step, %d CTAs, mean per CTA %.1f us): per phase, us mean / max over CTAs\n", G, total / G);
+    fprintf(stderr, "decode trace (last step, %d CTAs, mean per CTA %.1f us; clusters of 8 that fit at once: %d): per phase, us mean / max over CTAs\n",
+            G, total / G, md_decode_max_clusters(dec->hopper, dec->smem, 8));
     fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s %15s %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "(split)",
             "(ring, max warp)", "(mma, max warp)", "(other warps)", "(epilogues)", "(after)");
     for (int k = 0; k < 11; k++) {

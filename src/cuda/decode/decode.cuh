@@ -117,5 +117,6 @@ struct md_decode {
 /* kernel launchers (megakernel.cu) */
 md_status md_decode_launch(md_cuda_ctx *g, const md_decode_params *p, int grid, size_t smem, bool hopper);
 md_status md_decode_prepare(bool hopper, size_t smem);
+int md_decode_max_clusters(bool hopper, size_t smem, int cluster);
 
 #endif

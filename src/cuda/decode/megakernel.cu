@@ -1089,6 +1089,32 @@ md_status md_decode_prepare(bool hopper, size_t smem) {
     return MD_OK;
 }
 
+/* Trace only: how many thread-block clusters of `cluster` CTAs with this
+ * kernel's block size and shared memory the GPU can run at once (the
+ * cluster-based schedule in bench/NOTES.md needs 16 of 8); -1 when the
+ * query fails or the GPU has no clusters. */
+int md_decode_max_clusters(bool hopper, size_t smem, int cluster) {
+    if (!hopper) return -1;
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = (unsigned)cluster;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    cfg.gridDim = dim3((unsigned)cluster);
+    cfg.blockDim = dim3(MD_DEC_THREADS);
+    cfg.dynamicSmemBytes = smem;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    int n = 0;
+    if (cudaOccupancyMaxActiveClusters(&n, md_decode_kernel<true>, &cfg) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return -1;
+    }
+    return n;
+}
+
 md_status md_decode_launch(md_cuda_ctx *g, const md_decode_params *p, int grid, size_t smem, bool hopper) {
     cudaLaunchConfig_t cfg;
     memset(&cfg, 0, sizeof cfg);
