@@ -155,10 +155,13 @@ typedef struct md_consumer {
 } md_consumer;
 
 /* Chunk q (this CTA's q-th since the launch) goes to ring slot q % n_stages,
- * and each slot belongs to one consumer warp (slot % NCW, md_slot_owner):
- * a slot's uses are then consumed in order by one warp, so its full
- * barrier's parity never aliases (a warp waiting two laps ahead of a slot's
- * fills would take the older phase's parity for done). */
+ * and each slot belongs to one consumer warp: a slot's uses are then
+ * consumed in order by one warp, so its full barrier's parity never aliases
+ * (a warp waiting two laps ahead of a slot's fills would take the older
+ * phase's parity for done). */
+__device__ __forceinline__ int md_slot_owner(unsigned slot) {
+    return (int)(slot % NCW);
+}
 
 /* d += A B for one m16n8k16 tile: A = 16 weight rows x 16 columns (bf16
  * fragments from ldmatrix), B = 16 columns x 8 (the input's high and low
@@ -293,34 +296,35 @@ __device__ __forceinline__ unsigned long long *md_trace_mma_word(const md_consum
     return reinterpret_cast<unsigned long long *>(c.red + RED_FLOATS - 6);
 }
 
-/* Warp w's chunks of tiles [tb, te) of a phase whose rows are [r_begin,
- * r_end): waits for each, adds its partial dot products to res (this warp's
- * row of c.res), frees it. Returns the cycles waited (MEGADELTA_TRACE).
- * (Measured: a shared __noinline__ copy, to keep it in the instruction
- * cache, was slower: 904 vs 987 tok/s.) */
-__device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, uint8_t *ring, uint64_t *full, uint64_t *empty, float *res,
-                                                const __nv_bfloat16 *xb, int xb_stride, int lane, int w, unsigned kq, int r_begin,
-                                                int r_end, int cols, int tb, int te, int layer, int phase, long long *mma) {
-    const int sc = md_seg_cols(cols, p.stage_bytes), nseg = (cols + sc - 1) / sc, stride = md_seg_stride(sc);
+/* This warp's chunks of tiles [tb, te) of a phase whose rows are [r_begin,
+ * r_end) and whose columns come in nseg segments of sc (md_seg_cols): waits
+ * for each, adds its partial dot products to this warp's row of c.res,
+ * frees it. Returns the cycles waited and adds the cycles multiplied to
+ * *mma (MEGADELTA_TRACE). (Measured: a shared __noinline__ copy, to keep it
+ * in the instruction cache, was slower: 904 vs 987 tok/s.) */
+__device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, const md_consumer &c, int r_begin, int r_end, int cols,
+                                                int sc, int nseg, int tb, int te, int layer, int phase, long long *mma) {
+    const int stride = md_seg_stride(sc);
     const unsigned S = (unsigned)p.n_stages;
+    float *res = c.res + c.w * MD_DEC_RES_ROWS;
     long long stall = 0;
     for (int k = tb * nseg; k < te * nseg; k++) {
-        const unsigned q = kq + (unsigned)k, slot = q % S;
-        if ((int)slot % NCW != w) continue; /* the slot's owner (see above md_mma_bf16) */
+        const unsigned q = c.kq + (unsigned)k, slot = q % S;
+        if (md_slot_owner(slot) != c.w) continue;
         const int tile = k / nseg, seg = k - tile * nseg;
         const int r = r_begin + tile * MD_DEC_TILE_ROWS;
         const int nr = r_end - r < MD_DEC_TILE_ROWS ? r_end - r : MD_DEC_TILE_ROWS;
         const int c0 = seg * sc, wd = cols - c0 < sc ? cols - c0 : sc;
         const long long t0 = p.trace ? clock64() : 0;
-        md_mbar_wait(&full[slot], (q / S) & 1u, p, 3, layer, phase);
+        md_mbar_wait(&c.full[slot], (q / S) & 1u, p, 3, layer, phase);
         if (p.trace) stall += clock64() - t0;
         const long long t1 = p.trace ? clock64() : 0;
         if (p.probe != 2)
-            md_chunk_dots(ring + (size_t)slot * p.stage_bytes, stride, wd, c0, nr, res + (tile - tb) * MD_DEC_TILE_ROWS, xb, xb_stride,
-                          lane);
+            md_chunk_dots(c.ring + (size_t)slot * p.stage_bytes, stride, wd, c0, nr, res + (tile - tb) * MD_DEC_TILE_ROWS, c.xb,
+                          c.xb_stride, c.lane);
         if (p.trace) *mma += clock64() - t1;
         __syncwarp();
-        md_mbar_arrive(&empty[slot]); /* every lane, once its own reads are done (the empty barriers count 32) */
+        md_mbar_arrive(&c.empty[slot]); /* every lane, once its own reads are done (the empty barriers count 32) */
     }
     return stall;
 }
@@ -347,8 +351,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
     for (int tb = 0; tb < n_tiles; tb += TB) {
         const int te = tb + TB < n_tiles ? tb + TB : n_tiles;
         long long mma = 0;
-        const long long stall = md_rows_batch(p, c.ring, c.full, c.empty, c.res + c.w * MD_DEC_RES_ROWS, c.xb, c.xb_stride, c.lane, c.w,
-                                              c.kq, rows.begin, rows.end, s.cols, tb, te, layer, phase, &mma);
+        const long long stall = md_rows_batch(p, c, rows.begin, rows.end, s.cols, sc, nseg, tb, te, layer, phase, &mma);
         if (p.trace) { /* the most any warp of the CTA waited for its chunks, and multiplied them, in this phase */
             if (c.lane == 0) atomicMax(md_trace_stall_word(c), (unsigned long long)stall);
             if (c.lane == 0) atomicMax(md_trace_mma_word(c), (unsigned long long)mma);
