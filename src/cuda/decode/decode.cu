@@ -170,6 +170,7 @@ md_status md_decode_init(md_session_t *s) {
     if (md_env_long("MEGADELTA_TRACE", 0)) {
         const size_t n = (size_t)G * (d->n_layers * MD_PHASES_PER_LAYER + 1) * MD_DEC_TRACE_EVENTS;
         MD_CUDA_CHECK(cudaMalloc(&dec->d_trace, n * 8));
+        MD_CUDA_CHECK(cudaMemset(dec->d_trace, 0, n * 8)); /* some events are written only by some CTAs */
         p->trace = dec->d_trace;
         MD_CUDA_CHECK(cudaDeviceGetAttribute(&dec->clock_khz, cudaDevAttrClockRate, g->device));
     }
@@ -206,6 +207,16 @@ md_status md_decode_reset(md_session_t *s) {
  * rows (thread 0's view): waiting for ring chunks; after its last chunk,
  * waiting for the other warps' chunks, the epilogues, and what follows them
  * (the conv-window write-back). */
+/* When a CTA's inputs of trace slot sl were all there: event 1, except in
+ * the recurrence (marked after its gather) and the attention (after the
+ * queries). */
+static unsigned long long md_trace_inputs_event(const md_cuda_ctx *g, int sl, const unsigned long long *e) {
+    const int layer = sl / MD_PHASES_PER_LAYER;
+    if (layer >= g->dims.n_layers || sl % MD_PHASES_PER_LAYER != MD_PH_MIX) return e[1];
+    const unsigned long long m = g->layers[layer].full ? e[4] : e[8];
+    return m ? m : e[1];
+}
+
 static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
     const md_cuda_dims *d = &g->dims;
     const int G = dec->grid, slots = d->n_layers * MD_PHASES_PER_LAYER + 1;
@@ -249,6 +260,108 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
         fprintf(stderr, "  %-11s %6d ", names[k], per_step);
         for (int j = 0; j < 9; j++) fprintf(stderr, " %7.2f / %6.2f", sum[k][j] / cnt[k], mx[k][j]);
         fprintf(stderr, "   sum %.1f us\n", (sum[k][0] + sum[k][1] + sum[k][2]) / G);
+    }
+    /* the chain: per layer, the slowest CTA's wait and rows (what the next
+     * phase waits for), averaged over the layers of a kind */
+    {
+        double lm[11][2] = {{0}};
+        int ln[11] = {0};
+        for (int sl = 0; sl < slots; sl++) {
+            const int layer = sl / MD_PHASES_PER_LAYER, ph = sl % MD_PHASES_PER_LAYER;
+            const int kind = layer == d->n_layers ? 10 : (g->layers[layer].full ? 5 : 0) + ph;
+            double w = 0, r = 0;
+            for (int b = 0; b < G; b++) {
+                const unsigned long long *e = t + ((size_t)b * slots + sl) * MD_DEC_TRACE_EVENTS;
+                const double we = (double)(e[1] - e[0]) * us, re = (double)(e[3] - e[1]) * us;
+                w = we > w ? we : w;
+                r = re > r ? re : r;
+            }
+            lm[kind][0] += w;
+            lm[kind][1] += r;
+            ln[kind]++;
+        }
+        fprintf(stderr, "  per layer, slowest CTA (mean over layers): wait / prologue+rows, us:");
+        for (int k = 0; k < 11; k++)
+            if (ln[k]) fprintf(stderr, " %s %.2f / %.2f;", names[k], lm[k][0] / ln[k], lm[k][1] / ln[k]);
+        fprintf(stderr, "\n");
+    }
+    /* the critical path on one time line: each CTA's clock mapped to
+     * %globaltimer by a least-squares line through its (clock, timer) pairs
+     * at the phase starts; then per (layer, phase) the time the LAST CTA
+     * finished it, and how much later than the phase before that was (what
+     * the phase adds to the step), averaged over the layers of a kind */
+    {
+        double *a = (double *)calloc((size_t)G * 2, sizeof(double));
+        double *tend = (double *)calloc((size_t)slots, sizeof(double));
+        double *tin = (double *)calloc((size_t)slots, sizeof(double));
+        if (a && tend && tin) {
+            for (int b = 0; b < G; b++) {
+                double sx = 0, sy = 0, sxx = 0, sxy = 0;
+                int m = 0;
+                for (int sl = 0; sl < slots; sl++) {
+                    const unsigned long long *e = t + ((size_t)b * slots + sl) * MD_DEC_TRACE_EVENTS;
+                    const double x = (double)(e[0] - t[(size_t)b * slots * MD_DEC_TRACE_EVENTS]), y = (double)e[10];
+                    sx += x, sy += y, sxx += x * x, sxy += x * y, m++;
+                }
+                const double den = m * sxx - sx * sx;
+                a[2 * b + 1] = den > 0 ? (m * sxy - sx * sy) / den : us * 1e3; /* ns per cycle */
+                a[2 * b] = (sy - a[2 * b + 1] * sx) / m;
+            }
+            for (int sl = 0; sl < slots; sl++) {
+                tend[sl] = tin[sl] = -1e300;
+                for (int b = 0; b < G; b++) {
+                    const unsigned long long *e = t + ((size_t)b * slots + sl) * MD_DEC_TRACE_EVENTS;
+                    const unsigned long long c0 = t[(size_t)b * slots * MD_DEC_TRACE_EVENTS];
+                    const double te = a[2 * b] + a[2 * b + 1] * (double)(e[3] - c0), ti = a[2 * b] + a[2 * b + 1] * (double)(md_trace_inputs_event(g, sl, e) - c0);
+                    tend[sl] = te > tend[sl] ? te : tend[sl];
+                    tin[sl] = ti > tin[sl] ? ti : tin[sl];
+                }
+            }
+            double add[11] = {0}, inl[11] = {0};
+            int na[11] = {0};
+            for (int sl = 1; sl < slots; sl++) {
+                const int layer = sl / MD_PHASES_PER_LAYER, ph = sl % MD_PHASES_PER_LAYER;
+                const int kind = layer == d->n_layers ? 10 : (g->layers[layer].full ? 5 : 0) + ph;
+                add[kind] += (tend[sl] - tend[sl - 1]) * 1e-3;
+                inl[kind] += (tin[sl] - tend[sl - 1]) * 1e-3;
+                na[kind]++;
+            }
+            fprintf(stderr, "  critical path (one time line): per phase, us from the previous phase's last CTA to this one's last CTA "
+                            "[to the last CTA's inputs]: step %.1f us:",
+                    (tend[slots - 1] - tend[0]) * 1e-3);
+            for (int k = 0; k < 11; k++)
+                if (na[k]) fprintf(stderr, " %s %.2f [%.2f];", names[k], add[k] / na[k], inl[k] / na[k]);
+            fprintf(stderr, "\n");
+        }
+        free(a);
+        free(tend);
+        free(tin);
+    }
+    /* attention items (CTAs that ran one): queries waited for and rotated,
+     * then the append and fences, scores + softmax, P V + partials + ticket,
+     * the combine (the last item of a kv head) */
+    {
+        double as[5] = {0}, am[5] = {0};
+        int an = 0;
+        for (int sl = 0; sl < slots; sl++) {
+            const int layer = sl / MD_PHASES_PER_LAYER, ph = sl % MD_PHASES_PER_LAYER;
+            if (layer == d->n_layers || !g->layers[layer].full || ph != MD_PH_MIX) continue;
+            for (int b = 0; b < G; b++) {
+                const unsigned long long *e = t + ((size_t)b * slots + sl) * MD_DEC_TRACE_EVENTS;
+                if (!e[8] || !e[5] || !e[6] || !e[7] || e[4] < e[1]) continue;
+                const double v[5] = {(double)(e[4] - e[1]) * us, (double)(e[8] - e[4]) * us, (double)(e[5] - e[8]) * us,
+                                     (double)(e[6] - e[5]) * us, (double)(e[7] - e[6]) * us};
+                for (int k = 0; k < 5; k++) {
+                    as[k] += v[k];
+                    am[k] = v[k] > am[k] ? v[k] : am[k];
+                }
+                an++;
+            }
+        }
+        if (an)
+            fprintf(stderr, "  attention items (%d): queries %.2f / %.2f, append+fences %.2f / %.2f, scores+softmax %.2f / %.2f, "
+                            "P V+partials+ticket %.2f / %.2f, combine %.2f / %.2f us (mean / max)\n",
+                    an, as[0] / an, am[0], as[1] / an, am[1], as[2] / an, am[2], as[3] / an, am[3], as[4] / an, am[4]);
     }
     /* stragglers: in each phase that waits for the one before, the CTA that
      * waited least finished that one last (clocks are per SM, so compare waits) */

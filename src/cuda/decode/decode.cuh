@@ -88,9 +88,9 @@ typedef struct md_decode_params {
 #define MD_DEC_TILE_ROWS 16  /* rows per tensor-core tile (mma m16n8k16) and per ring chunk */
 #define MD_DEC_RES_ROWS 256  /* rows whose per-warp partial dot products wait for their epilogues */
 #define MD_DEC_RES_FLOATS (MD_DEC_CONSUMER_WARPS * MD_DEC_RES_ROWS)
-#define MD_DEC_TRACE_EVENTS 10 /* start, inputs ready, prologue done, rows done, cycles the slowest warp waited for the ring,
+#define MD_DEC_TRACE_EVENTS 11 /* start, inputs ready, prologue done, rows done, cycles the slowest warp waited for the ring,
                                   chunks done, every warp's chunks done, epilogues done, input split, cycles the slowest
-                                  warp multiplied */
+                                  warp multiplied, %globaltimer at the start (to put every SM's clock on one time line) */
 #define MD_DEC_POLL_NS 0     /* see md_poll_backoff; 200-1000 ns measured no better on the H100 */
 /* Weights the producer keeps requested into L2 beyond the ring, per SM (the
  * ring alone, ~165 KB, covers ~7 us of streaming). Measured on the H100:

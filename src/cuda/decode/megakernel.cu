@@ -422,18 +422,28 @@ __device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer 
         const int slot = layer * MD_PHASES_PER_LAYER + phase;
         unsigned long long *e = p.trace + ((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS;
         e[ev] = clock64();
+        if (ev == 0) e[10] = md_globaltimer();
         if (ev == 3) {
-            e[4] = *md_trace_stall_word(c);
-            e[5] = (unsigned long long)c.t_chunks;
-            e[6] = (unsigned long long)c.t_synced;
-            e[7] = (unsigned long long)c.t_epi;
-            e[8] = (unsigned long long)c.t_split;
+            if (*md_trace_stall_word(c)) e[4] = *md_trace_stall_word(c); /* (the attention phase marks e[4] itself) */
+            if (c.t_chunks) e[5] = (unsigned long long)c.t_chunks; /* (unset in the attention phase: md_trace_mark) */
+            if (c.t_synced) e[6] = (unsigned long long)c.t_synced;
+            if (c.t_epi) e[7] = (unsigned long long)c.t_epi;
+            if (c.t_split) e[8] = (unsigned long long)c.t_split;
             e[9] = *md_trace_mma_word(c);
         }
     }
     if (ev == 3) {
         c.t_chunks = c.t_synced = c.t_epi = c.t_split = 0;
         if (p.trace && c.tid == 0) *md_trace_stall_word(c) = *md_trace_mma_word(c) = 0; /* the next phase's warps add after its first barrier */
+    }
+}
+
+/* Trace only: clock64 into event ev of (layer, phase) of the last step, from
+ * inside a phase (the attention's sub-steps). */
+__device__ __forceinline__ void md_trace_mark(const md_decode_params &p, const md_consumer &c, int pos, int layer, int phase, int ev) {
+    if (p.trace && c.tid == 0 && pos - p.pos0 + 1 == p.n_steps) {
+        const int slot = layer * MD_PHASES_PER_LAYER + phase;
+        p.trace[((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS + ev] = clock64();
     }
 }
 
@@ -540,6 +550,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
 #pragma unroll
         for (int i = 0; i < NIN; i++) tin[i] = tag_in;
         md_ll_gather<NIN>(win, tin, NIN, xin, p, layer, MD_PH_MIX);
+        md_trace_mark(p, c, p.pos0 + (int)p.n_steps - 1, layer, MD_PH_MIX, 8); /* trace: (last step) the inputs are here */
         const float b = xin[NIN - 2], a = xin[NIN - 1];
         float sq = 0.0f, sk = 0.0f, v[REC_COLS_PER_WARP];
 #pragma unroll
@@ -688,6 +699,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         const int j0 = ch * chunk, j1 = j0 + chunk < npos ? j0 + chunk : npos;
         for (int hh = c.w; hh < group; hh += NCW)
             md_head_norm_rope(p, p.mix + (size_t)(kvh * group + hh) * 2 * D, tag_in, L->q_norm, sq + hh * D, pos, scale, c.lane, layer);
+        md_trace_mark(p, c, pos, layer, MD_PH_MIX, 4); /* trace: queries waited for and rotated */
         if (pos >= j0 && pos < j1 && c.w >= NCW - 2) { /* append this token's k (last warp) and v (the one before) */
             float *kt = sml + 2 * group + (c.w == NCW - 1 ? 0 : D); /* [D] scratch after the stats */
             const size_t at = cache_off + (size_t)pos * d.kvd + kvh * D;
@@ -704,6 +716,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         }
         __threadfence(); /* acquire: cache rows appended by other CTAs in earlier steps */
         md_consumer_sync();
+        md_trace_mark(p, c, pos, layer, MD_PH_MIX, 8); /* trace: the append and the fences done */
         /* scores: a warp per position (two at a time, their loads in flight
          * together), lanes across the head dim */
         for (int j = j0 + c.w; j < j1; j += 2 * NCW) {
@@ -757,6 +770,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             }
         }
         md_consumer_sync();
+        md_trace_mark(p, c, pos, layer, MD_PH_MIX, 5); /* trace: scores and softmax done */
         /* P V: thread (head, pair of dims) accumulates over the chunk */
         for (int t = c.tid; t < group * pairs; t += NCT) {
             const int hh = t / pairs, dp = t % pairs;
@@ -786,6 +800,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             if (*s_last) __threadfence();
         }
         md_consumer_sync();
+        md_trace_mark(p, c, pos, layer, MD_PH_MIX, 6); /* trace: P V, partials and the ticket done */
         if (*s_last) { /* combine in chunk order, gate, write the head outputs */
             const size_t stride = (size_t)group * (D + 2);
             const float *part0 = p.attn_part + (size_t)kvh * p.attn_max_chunks * stride;
@@ -842,6 +857,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             if (c.tid == 0) atomicExch(&p.tickets[kvh], 0u);
         }
         md_consumer_sync();
+        md_trace_mark(p, c, pos, layer, MD_PH_MIX, 7); /* trace: the combine done (when this item was last) */
     }
 }
 
@@ -950,13 +966,12 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_IN);
         const int in_row0 = md_stream_rows(s, gridDim.x, blockIdx.x).begin;
-        if (L->full)
-            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) { md_ll_store(p.mix + r, v, t_in); });
-        else
-        {
-            md_consume_rows(p, c, s, layer, MD_PH_MIX_IN,
-                            [&](int r, float v, float) { md_ll_store(p.mix + r, md_in_epilogue(p, c, L, r, in_row0, v), t_in); });
-        }
+        /* one instantiation for both kinds of layer, so the attention layers'
+         * in-projection runs code the DeltaNet layers keep warm (its own copy
+         * took ~2 us longer in its epilogues: cold instruction fetches) */
+        md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) {
+            md_ll_store(p.mix + r, L->full ? v : md_in_epilogue(p, c, L, r, in_row0, v), t_in);
+        });
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_IN)) return;
         /* recurrence / attention (the waits are inside) */

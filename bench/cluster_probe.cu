@@ -1,0 +1,206 @@
+/*
+ * cluster_probe.cu — measures what the decode megakernel's cluster plan
+ * (bench/NOTES.md) depends on, on the GPU it runs on:
+ *   1. how many thread-block clusters of 1..16 CTAs (one CTA per SM, the
+ *      megakernel's shared memory) fit at once;
+ *   2. whether a cooperative launch with cluster dimensions is accepted;
+ *   3. latencies, in ns (SM clock from the device): a cluster barrier, a
+ *      DSMEM ping-pong between two CTAs of a cluster, a global-memory
+ *      ping-pong between CTAs of different clusters, and an all-CTA exchange
+ *      of tagged words (every CTA publishes one word, every CTA polls all).
+ * Build: nvcc -arch=sm_90a -O3 -o cluster_probe bench/cluster_probe.cu
+ */
+#include <cstdio>
+#include <cstdint>
+#include <cuda_runtime.h>
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorString(e_)); return 1; } } while (0)
+
+static __device__ __forceinline__ unsigned rank_in_cluster() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return r;
+}
+static __device__ __forceinline__ void cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+static __device__ __forceinline__ uint32_t map_rank(const void *p, unsigned rank) {
+    uint32_t a = (uint32_t)__cvta_generic_to_shared(p), r;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(rank));
+    return r;
+}
+static __device__ __forceinline__ void st_remote_release(uint32_t addr, unsigned v) {
+    asm volatile("st.release.cluster.shared::cluster.u32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
+}
+static __device__ __forceinline__ unsigned ld_local_acquire(const unsigned *p) {
+    unsigned v;
+    asm volatile("ld.acquire.cluster.shared::cta.u32 %0, [%1];" : "=r"(v) : "r"((uint32_t)__cvta_generic_to_shared(p)) : "memory");
+    return v;
+}
+static __device__ __forceinline__ void st_gpu(unsigned *p, unsigned v) {
+    asm volatile("st.relaxed.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+static __device__ __forceinline__ unsigned ld_gpu(const unsigned *p) {
+    unsigned v;
+    asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+
+/* out[0]: cycles per cluster barrier; out[1]: DSMEM round trip; out[2]:
+ * global round trip (CTA 0 <-> CTA G/2); out[3]: all-CTA tagged exchange
+ * round; out[4]: cluster-only tagged exchange round (DSMEM stores). */
+__global__ void probe(unsigned *glob, long long *out, int iters) {
+    __shared__ unsigned flag[32];
+    __shared__ unsigned tags[16];
+    const unsigned rk = rank_in_cluster();
+    const int G = gridDim.x;
+    if (threadIdx.x < 32) flag[threadIdx.x] = 0;
+    if (threadIdx.x < 16) tags[threadIdx.x] = 0;
+    cluster_sync();
+    /* 1. cluster barrier */
+    long long t0 = clock64();
+    for (int i = 0; i < iters; i++) cluster_sync();
+    long long t1 = clock64();
+    if (blockIdx.x == 0 && threadIdx.x == 0) out[0] = (t1 - t0) / iters;
+    /* 2. DSMEM ping-pong, ranks 0 and 1 of cluster 0 */
+    if (blockIdx.x < 2 && threadIdx.x == 0) {
+        const uint32_t peer = map_rank(&flag[0], rk ^ 1u);
+        t0 = clock64();
+        for (int i = 1; i <= iters; i++) {
+            if (rk == 0) {
+                st_remote_release(peer, (unsigned)i);
+                while (ld_local_acquire(&flag[0]) != (unsigned)i) {}
+            } else {
+                while (ld_local_acquire(&flag[0]) != (unsigned)i) {}
+                st_remote_release(peer, (unsigned)i);
+            }
+        }
+        t1 = clock64();
+        if (rk == 0) out[1] = (t1 - t0) / iters;
+    }
+    cluster_sync();
+    /* 3. global ping-pong, CTA 0 <-> CTA G/2 */
+    const int other = G / 2;
+    if ((blockIdx.x == 0 || blockIdx.x == other) && threadIdx.x == 0) {
+        unsigned *mine = glob + (blockIdx.x == 0 ? 0 : 32), *theirs = glob + (blockIdx.x == 0 ? 32 : 0);
+        t0 = clock64();
+        for (int i = 1; i <= iters; i++) {
+            if (blockIdx.x == 0) {
+                st_gpu(theirs, (unsigned)i);
+                while (ld_gpu(mine) != (unsigned)i) {}
+            } else {
+                while (ld_gpu(mine) != (unsigned)i) {}
+                st_gpu(theirs, (unsigned)i);
+            }
+        }
+        t1 = clock64();
+        if (blockIdx.x == 0) out[2] = (t1 - t0) / iters;
+    }
+    cluster_sync();
+    /* 4. all-CTA exchange: CTA c publishes round i in word 64 + 32 c (own
+     * line); warp 0 polls every CTA's word, lane l the CTAs l, l + 32, ... */
+    unsigned *words = glob + 64;
+    t0 = clock64();
+    for (int i = 1; i <= iters / 10; i++) {
+        if (threadIdx.x == 0) st_gpu(words + 32 * blockIdx.x, (unsigned)i);
+        if (threadIdx.x < 32) {
+            for (int c = threadIdx.x; c < G; c += 32)
+                while ((int)(ld_gpu(words + 32 * c) - (unsigned)i) < 0) {}
+            __syncwarp();
+        }
+        __syncthreads();
+    }
+    t1 = clock64();
+    if (blockIdx.x == 0 && threadIdx.x == 0) out[3] = (t1 - t0) / (iters / 10);
+    cluster_sync();
+    /* 5. cluster-only exchange through DSMEM: rank r writes round i into
+     * tags[r] of every CTA of its cluster; each polls its own tags */
+    unsigned n = 0;
+    asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
+    t0 = clock64();
+    for (int i = 1; i <= iters; i++) {
+        if (threadIdx.x < n) st_remote_release(map_rank(&tags[rk], threadIdx.x), (unsigned)i);
+        if (threadIdx.x < n)
+            while ((int)(ld_local_acquire(&tags[threadIdx.x]) - (unsigned)i) < 0) {}
+        __syncthreads();
+    }
+    t1 = clock64();
+    if (blockIdx.x == 0 && threadIdx.x == 0) out[4] = (t1 - t0) / iters;
+    cluster_sync();
+}
+
+int main() {
+    cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    int clk_khz = 0;
+    CK(cudaDeviceGetAttribute(&clk_khz, cudaDevAttrClockRate, 0));
+    printf("%s: %d SMs, smem opt-in %zu B, clock %d MHz\n", prop.name, prop.multiProcessorCount, prop.sharedMemPerBlockOptin, clk_khz / 1000);
+    const size_t smem = prop.sharedMemPerBlockOptin - 2048;
+    CK(cudaFuncSetAttribute(probe, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    CK(cudaFuncSetAttribute(probe, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+    for (int cs = 1; cs <= 16; cs *= 2) {
+        cudaLaunchConfig_t cfg = {};
+        cudaLaunchAttribute a[1];
+        a[0].id = cudaLaunchAttributeClusterDimension;
+        a[0].val.clusterDim.x = cs;
+        a[0].val.clusterDim.y = a[0].val.clusterDim.z = 1;
+        cfg.gridDim = dim3(cs);
+        cfg.blockDim = dim3(256);
+        cfg.dynamicSmemBytes = smem;
+        cfg.attrs = a;
+        cfg.numAttrs = 1;
+        int n = -1;
+        cudaError_t e = cudaOccupancyMaxActiveClusters(&n, probe, &cfg);
+        printf("cluster size %2d: %3d clusters fit at once (%d CTAs)%s\n", cs, n, n * cs, e ? cudaGetErrorString(e) : "");
+        (void)cudaGetLastError();
+    }
+    unsigned *glob;
+    long long *out;
+    CK(cudaMalloc(&glob, 1 << 20));
+    CK(cudaMalloc(&out, 64));
+    for (int cs = 2; cs <= 8; cs *= 2) {
+        int n = 0;
+        {
+            cudaLaunchConfig_t cfg = {};
+            cudaLaunchAttribute a[1];
+            a[0].id = cudaLaunchAttributeClusterDimension;
+            a[0].val.clusterDim.x = cs;
+            a[0].val.clusterDim.y = a[0].val.clusterDim.z = 1;
+            cfg.gridDim = dim3(cs);
+            cfg.blockDim = dim3(256);
+            cfg.dynamicSmemBytes = smem;
+            cfg.attrs = a;
+            cfg.numAttrs = 1;
+            cudaOccupancyMaxActiveClusters(&n, probe, &cfg);
+        }
+        const int G = n * cs;
+        cudaLaunchConfig_t cfg = {};
+        cudaLaunchAttribute a[2];
+        a[0].id = cudaLaunchAttributeClusterDimension;
+        a[0].val.clusterDim.x = cs;
+        a[0].val.clusterDim.y = a[0].val.clusterDim.z = 1;
+        a[1].id = cudaLaunchAttributeCooperative;
+        a[1].val.cooperative = 1;
+        cfg.gridDim = dim3(G);
+        cfg.blockDim = dim3(256);
+        cfg.dynamicSmemBytes = smem;
+        cfg.attrs = a;
+        cfg.numAttrs = 2;
+        CK(cudaMemset(glob, 0, 1 << 20));
+        CK(cudaMemset(out, 0, 64));
+        cudaError_t e = cudaLaunchKernelEx(&cfg, probe, glob, out, 2000);
+        if (e == cudaSuccess) e = cudaDeviceSynchronize();
+        if (e != cudaSuccess) {
+            printf("cooperative launch, %d clusters of %d: %s\n", n, cs, cudaGetErrorString(e));
+            (void)cudaGetLastError();
+            continue;
+        }
+        long long h[5];
+        CK(cudaMemcpy(h, out, sizeof h, cudaMemcpyDeviceToHost));
+        const double ns = 1e6 / clk_khz;
+        printf("cooperative launch, %d clusters of %d (%d CTAs): cluster barrier %.0f ns, DSMEM round trip %.0f ns, "
+               "global round trip %.0f ns, all-CTA tagged exchange %.0f ns, in-cluster DSMEM exchange %.0f ns\n",
+               n, cs, G, h[0] * ns, h[1] * ns, h[2] * ns, h[3] * ns, h[4] * ns);
+    }
+    return 0;
+}
