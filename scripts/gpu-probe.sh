@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpu-probe.sh — on the GPU machine: build the CLI, then the decode trace and
 # tg128 under each timing probe (MEGADELTA_PROBE: 0 = real, 1 = no HBM, 2 =
-# no dot products) to tell memory time from consumer time.
+# no dot products) to tell memory time from consumer time. (Probe 1 now
+# hot-spots one L2 line set with the per-row copies: it measures nothing useful.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/gpu-env.sh
@@ -9,6 +10,7 @@ cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMD_CUDA_ARCHS="${MD_CUDA_AR
   && cmake --build build-gpu -j16 --target megadelta_cli > /tmp/probe-build.log 2>&1 || { tail -30 /tmp/probe-build.log; exit 1; }
 for pr in ${PROBES:-0 1 2}; do
   echo "== probe $pr"
-  MEGADELTA_PROBE=$pr MEGADELTA_TRACE=1 build-gpu/megadelta bench -p 0 -n 128 -r 1 2>&1 | grep -A13 "decode trace" | tail -13
+  MEGADELTA_PROBE=$pr MEGADELTA_TRACE=1 build-gpu/megadelta bench -p 0 -n 128 -r 1 2>&1 \
+    | grep -E 'critical path|per layer|attention items' | tail -n 3 | cut -c1-420   # (every launch prints one: the last)
   MEGADELTA_PROBE=$pr build-gpu/megadelta bench -p 0 -n 128 -r 3 2>&1 | grep tg128
 done
