@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # gpu-probe.sh — on the GPU machine: build the CLI, then the decode trace and
 # tg128 under each timing probe (MEGADELTA_PROBE: 0 = real, 1 = no HBM, 2 =
-# no dot products) to tell memory time from consumer time. (Probe 1 now
-# hot-spots one L2 line set with the per-row copies: it measures nothing useful.)
+# no dot products) to tell memory time from consumer time. (Probe 1 ran at
+# 364 tok/s in session 4, far below the real kernel: since the ring takes one
+# copy per row, every CTA copies the same row, likely a hot spot in L2. Do not
+# read it as the kernel without HBM traffic any more.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/gpu-env.sh
