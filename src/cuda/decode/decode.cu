@@ -107,7 +107,9 @@ md_status md_decode_init(md_session_t *s) {
 
     /* scratch */
     const size_t n_mix = (size_t)(d->n_in > d->n_qkv ? d->n_in : d->n_qkv);
-    const size_t n_core = (size_t)(d->Vd > d->qd ? d->Vd : d->qd);
+    /* the attention output, or the gated recurrence output and each item's sum of squares */
+    const size_t n_rec_out = (size_t)d->Vd + (size_t)d->Hv * (d->dv / MD_DEC_REC_COLS);
+    const size_t n_core = n_rec_out > (size_t)d->qd ? n_rec_out : (size_t)d->qd;
     const size_t n_part = (size_t)d->Hkv * max_chunks * group * (d->D + 2);
     size_t off = 0;
     const size_t o_h = off; off = align_up(off + (size_t)d->H * 8, 256);

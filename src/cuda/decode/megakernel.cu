@@ -34,6 +34,7 @@
 #define MAX_DK_LANE 4 /* dk / 32: key head dims up to 128 */
 
 #define REC_COLS_PER_WARP ((MD_DEC_REC_COLS + NCW - 1) / NCW) /* warp w owns columns w, w + NCW, ... of an item */
+#define MD_REC_SSQ 32 /* c.red[32, 32 + MD_DEC_REC_COLS): a recurrence item's o^2 per column */
 
 /* ================================================================ producer */
 
@@ -534,7 +535,8 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
         const unsigned long long *q = p.mix + kh * d.dk, *k = p.mix + d.Kd + kh * d.dk;
         const unsigned long long *vp = p.mix + 2 * d.Kd + h * d.dv + slice * MD_DEC_REC_COLS + c.w;
         const unsigned long long *bp = p.mix + d.cd + d.Vd + h, *ap = p.mix + d.cd + d.Vd + d.Hv + h;
-        constexpr int NIN = 2 * MAX_DK_LANE + REC_COLS_PER_WARP + 2;
+        const unsigned long long *zp = p.mix + d.cd + h * d.dv + slice * MD_DEC_REC_COLS + c.w;
+        constexpr int NIN = 2 * MAX_DK_LANE + 2 * REC_COLS_PER_WARP + 2;
         const unsigned long long *win[NIN];
         unsigned tin[NIN];
         float xin[NIN];
@@ -544,7 +546,10 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
             win[MAX_DK_LANE + m] = m < per_lane ? k + c.lane + 32 * m : bp;
         }
 #pragma unroll
-        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) win[2 * MAX_DK_LANE + cc] = c.w + NCW * cc < MD_DEC_REC_COLS ? vp + NCW * cc : bp;
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
+            win[2 * MAX_DK_LANE + cc] = c.w + NCW * cc < MD_DEC_REC_COLS ? vp + NCW * cc : bp;
+            win[2 * MAX_DK_LANE + REC_COLS_PER_WARP + cc] = c.w + NCW * cc < MD_DEC_REC_COLS ? zp + NCW * cc : bp;
+        }
         win[NIN - 2] = bp;
         win[NIN - 1] = ap;
 #pragma unroll
@@ -595,49 +600,39 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
                     o += sr[cc][m] * qr[m];
                 }
             o = md_warp_sum(o);
-            if (c.lane == 0) md_ll_store(p.core + h * d.dv + j, o, tag_out);
+            if (c.lane == 0) { /* the gated norm but for its per-head scale: o w silu(z), and o^2 for that scale */
+                const float z = xin[2 * MAX_DK_LANE + REC_COLS_PER_WARP + cc];
+                md_ll_store(p.core + h * d.dv + j, o * L->gnorm[j] * (z / (1.0f + expf(-z))), tag_out);
+                c.red[MD_REC_SSQ + c.w + NCW * cc] = o * o;
+            }
         }
+        md_consumer_sync(); /* every column's o^2 is in c.red */
+        if (c.tid == 0) {
+            float ss = 0.0f;
+            for (int k = 0; k < MD_DEC_REC_COLS; k++) ss += c.red[MD_REC_SSQ + k];
+            md_ll_store(p.core + d.Vd + item, ss, tag_out); /* after the head outputs: md_gated_norm_to_vec reads both in one go */
+        }
+        if (item + (int)gridDim.x < items) md_consumer_sync(); /* thread 0 is done with the squares before the next item writes them */
     }
 }
 
-#define GNORM_REG 8 /* gated-norm weights a consumer thread holds in registers */
-
-/* vec = gated RMSNorm of the recurrence output per value head: o / rms(o) * w * silu(z).
- * o and z are polled together (o into vec[0, Vd), z into vec[Vd, 2 Vd), then
- * the per-head scales into vec[2 Vd, 2 Vd + Hv)). */
-__device__ void md_gated_norm_to_vec(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, unsigned tag_rec,
-                                     unsigned tag_in, int layer) {
+/* vec = the gated RMSNorm of the recurrence output, o / rms(o) * w * silu(z)
+ * per value head: the recurrence items published o w silu(z) per column and
+ * the sum of o^2 over their columns (core[Vd + item]); both are read in one
+ * round, and only the per-head scale is left to apply. */
+__device__ void md_gated_norm_to_vec(const md_decode_params &p, md_consumer &c, unsigned tag_rec, int layer) {
     const md_cuda_dims &d = p.d;
-    float *o = c.vec, *z = c.vec + d.Vd, *inv = c.vec + 2 * d.Vd;
-    float gw[GNORM_REG]; /* the norm weights of this thread's elements, read before the wait */
-#pragma unroll
-    for (int k = 0; k < GNORM_REG; k++) {
-        const int i = c.tid + k * NCT;
-        gw[k] = i < d.Vd ? L->gnorm[i % d.dv] : 0.0f;
-    }
-    {
-        const unsigned long long *const src[2] = {p.core, p.mix + d.cd};
-        const unsigned tags[2] = {tag_rec, tag_in};
-        float *const dst[2] = {o, z};
-        md_ll_read_n<2>(src, tags, dst, d.Vd, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
-    }
+    const int n_slices = d.dv / MD_DEC_REC_COLS, items = d.Hv * n_slices;
+    float *g = c.vec, *ssq = c.vec + d.Vd, *inv = c.vec + d.Vd + items;
+    md_ll_read(p.core, d.Vd + items, tag_rec, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
     md_consumer_sync();
-    for (int h = c.w; h < d.Hv; h += NCW) {
+    for (int h = c.tid; h < d.Hv; h += NCT) {
         float ss = 0.0f;
-        for (int j = c.lane; j < d.dv; j += 32) ss += o[h * d.dv + j] * o[h * d.dv + j];
-        ss = md_warp_sum(ss);
-        if (c.lane == 0) inv[h] = rsqrtf(ss / (float)d.dv + d.eps);
+        for (int k = 0; k < n_slices; k++) ss += ssq[h * n_slices + k];
+        inv[h] = rsqrtf(ss / (float)d.dv + d.eps);
     }
     md_consumer_sync();
-#pragma unroll
-    for (int k = 0; k < GNORM_REG; k++) {
-        const int i = c.tid + k * NCT;
-        if (i < d.Vd) o[i] = o[i] * inv[i / d.dv] * gw[k] * (z[i] / (1.0f + expf(-z[i])));
-    }
-    for (int i = c.tid + GNORM_REG * NCT; i < d.Vd; i += NCT) {
-        const float zi = z[i];
-        o[i] = o[i] * inv[i / d.dv] * L->gnorm[i % d.dv] * (zi / (1.0f + expf(-zi)));
-    }
+    for (int i = c.tid; i < d.Vd; i += NCT) g[i] *= inv[i / d.dv];
     md_consumer_sync();
 }
 
@@ -988,7 +983,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
             md_ll_read(p.core, d.qd, t_mix, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
             md_consumer_sync();
         } else {
-            md_gated_norm_to_vec(p, c, L, t_mix, t_in, layer);
+            md_gated_norm_to_vec(p, c, t_mix, layer);
         }
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 1);
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 2);
