@@ -80,7 +80,9 @@ md_status md_decode_init(md_session_t *s) {
      * stats, the appended key, the combine factors), then the ring */
     const int max_chunks = attn_max_chunks(d, G);
     int vec = d->H;
-    const int widths[4] = {d->I, 2 * d->Vd + d->Hv /* o, z, per-head norms */, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * group * max_chunks};
+    const int widths[4] = {d->I, 2 * d->Vd + d->Hv /* o, z, per-head norms */, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D +
+                           /* after the stats: the combine's factors, or the staged norm weights and frequencies */
+                           (2 * group * max_chunks > 2 * d->D + d->R / 2 ? 2 * group * max_chunks : 2 * d->D + d->R / 2)};
     for (int i = 0; i < 4; i++) vec = widths[i] > vec ? widths[i] : vec;
     vec = (int)align_up((size_t)vec, 32);
     /* the ring: a stage holds one tile (16 rows) of up to 1024 columns (512

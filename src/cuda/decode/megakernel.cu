@@ -484,6 +484,26 @@ __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const 
     asm volatile("cp.async.commit_group;" ::: "memory");
 }
 
+/* Prefetches `bytes` at x into L1 (threads tid < bytes / 128, a line each). */
+__device__ __forceinline__ void md_prefetch_l1(const void *x, int bytes, int tid) {
+    if (tid * 128 < bytes) asm volatile("prefetch.global.L1 [%0];" ::"l"((const char *)x + tid * 128));
+}
+
+/* During the DOWN phase's wait (idle time): what the next layer's
+ * in-projection would otherwise load on the critical path, where the last
+ * CTA out of DOWN has nothing to hide it behind: the layer's descriptor and
+ * norm weights into L1, its conv windows and taps into c.pre. */
+__device__ void md_next_layer_prefetch(const md_decode_params &p, md_consumer &c, int layer) {
+    const md_cuda_layer *N = &p.layers[layer];
+    md_prefetch_l1(N, (int)sizeof(md_cuda_layer), c.tid);
+    md_prefetch_l1(N->attn_norm, p.d.H * 4, c.tid);
+    if (!N->full) {
+        md_stream s;
+        md_phase_stream(p, layer, MD_PH_MIX_IN, &s);
+        md_in_prefetch(p, c, N, s);
+    }
+}
+
 /* conv + SiLU on a qkv channel, or the raw z/b/a value. The window comes
  * from shared memory when it was prefetched (pre_ok), else from conv_state;
  * the shifted window goes straight back to conv_state from the thread that
@@ -638,28 +658,26 @@ __device__ void md_gated_norm_to_vec(const md_decode_params &p, md_consumer &c, 
 
 /* ---------------------------------------------------------------- attention */
 
-/* Zero-centred RMSNorm + rotate-half RoPE of one head, from tagged raw
- * values into shared memory, by one warp; scaled by `scale`. */
-__device__ void md_head_norm_rope(const md_decode_params &p, const unsigned long long *raw, unsigned tag, const float *w, float *out,
-                                  int pos, float scale, int lane, int layer) {
-    const int D = p.d.D, R = p.d.R;
-    md_ll_read(raw, D, tag, out, lane, 32, p, layer, MD_PH_MIX);
-    __syncwarp(); /* lanes read pairs, the loops below single words */
+/* Zero-centred RMSNorm + rotate-half RoPE of one head already in shared
+ * memory (x[D]), in place, by one warp, scaled by `scale`; the norm weights
+ * w[D] and the rotary frequencies f[R/2] are in shared memory too. */
+__device__ void md_head_norm_rope(float *x, const float *w, const float *f, const md_cuda_dims &d, int pos, float scale, int lane) {
+    const int D = d.D, R = d.R;
     float ss = 0.0f;
-    for (int i = lane; i < D; i += 32) ss += out[i] * out[i];
-    const float inv = rsqrtf(md_warp_sum(ss) / (float)D + p.d.eps);
-    for (int i = lane; i < D; i += 32) out[i] = out[i] * inv * (1.0f + w[i]);
+    for (int i = lane; i < D; i += 32) ss += x[i] * x[i];
+    const float inv = rsqrtf(md_warp_sum(ss) / (float)D + d.eps);
+    for (int i = lane; i < D; i += 32) x[i] = x[i] * inv * (1.0f + w[i]);
     __syncwarp();
     for (int i = lane; i < R / 2; i += 32) {
         float sn, cs;
-        sincosf((float)pos * p.inv_freq[i], &sn, &cs);
-        const float x1 = out[i], x2 = out[i + R / 2];
-        out[i] = x1 * cs - x2 * sn;
-        out[i + R / 2] = x2 * cs + x1 * sn;
+        sincosf((float)pos * f[i], &sn, &cs);
+        const float x1 = x[i], x2 = x[i + R / 2];
+        x[i] = x1 * cs - x2 * sn;
+        x[i + R / 2] = x2 * cs + x1 * sn;
     }
     __syncwarp();
     if (scale != 1.0f)
-        for (int i = lane; i < D; i += 32) out[i] *= scale;
+        for (int i = lane; i < D; i += 32) x[i] *= scale;
     __syncwarp();
 }
 
@@ -692,19 +710,27 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
     for (int item = blockIdx.x; item < items; item += G) {
         const int kvh = item / n_chunks, ch = item % n_chunks;
         const int j0 = ch * chunk, j1 = j0 + chunk < npos ? j0 + chunk : npos;
+        /* the norm weights and rotary frequencies into shared memory while
+         * the queries are polled for (read after them, they were two more
+         * round trips on the critical path) */
+        float *wsm = sml + 2 * group + 2 * D; /* [D] q norm, [D] k norm, [R/2] frequencies; the combine's factors later */
+        for (int i = c.tid; i < 2 * D + d.R / 2; i += NCT) {
+            const float *src = i < D ? L->q_norm + i : i < 2 * D ? L->k_norm + (i - D) : p.inv_freq + (i - 2 * D);
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(wsm + i)), "l"(src) : "memory");
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        const bool append = pos >= j0 && pos < j1 && c.w >= NCW - 2; /* this token's k (last warp) and v (the one before) */
+        float *kt = sml + 2 * group + (c.w == NCW - 1 ? 0 : D); /* [D] scratch after the stats */
         for (int hh = c.w; hh < group; hh += NCW)
-            md_head_norm_rope(p, p.mix + (size_t)(kvh * group + hh) * 2 * D, tag_in, L->q_norm, sq + hh * D, pos, scale, c.lane, layer);
+            md_ll_read(p.mix + (size_t)(kvh * group + hh) * 2 * D, D, tag_in, sq + hh * D, c.lane, 32, p, layer, MD_PH_MIX);
+        if (append) md_ll_read(p.mix + 2 * d.qd + (c.w == NCW - 1 ? 0 : d.kvd) + kvh * D, D, tag_in, kt, c.lane, 32, p, layer, MD_PH_MIX);
+        asm volatile("cp.async.wait_all;" ::: "memory");
+        md_consumer_sync(); /* the weights (every thread's copies) and the raw heads */
+        for (int hh = c.w; hh < group; hh += NCW) md_head_norm_rope(sq + hh * D, wsm, wsm + 2 * D, d, pos, scale, c.lane);
         md_trace_mark(p, c, pos, layer, MD_PH_MIX, 4); /* trace: queries waited for and rotated */
-        if (pos >= j0 && pos < j1 && c.w >= NCW - 2) { /* append this token's k (last warp) and v (the one before) */
-            float *kt = sml + 2 * group + (c.w == NCW - 1 ? 0 : D); /* [D] scratch after the stats */
+        if (append) {
+            if (c.w == NCW - 1) md_head_norm_rope(kt, wsm + D, wsm + 2 * D, d, pos, 1.0f, c.lane);
             const size_t at = cache_off + (size_t)pos * d.kvd + kvh * D;
-            if (c.w == NCW - 1)
-                md_head_norm_rope(p, p.mix + 2 * d.qd + kvh * D, tag_in, L->k_norm, kt, pos, 1.0f, c.lane, layer);
-            else
-            {
-                md_ll_read(p.mix + 2 * d.qd + d.kvd + kvh * D, D, tag_in, kt, c.lane, 32, p, layer, MD_PH_MIX);
-                __syncwarp();
-            }
             __nv_bfloat16 *dst = (c.w == NCW - 1 ? p.k_cache : p.v_cache) + at;
             for (int i = c.lane; i < D; i += 32) dst[i] = __float2bfloat16(kt[i]);
             __threadfence();
@@ -954,7 +980,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         /* mixer in-projection */
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 0);
         md_phase_stream(p, layer, MD_PH_MIX_IN, &s);
-        if (!L->full) md_in_prefetch(p, c, L, s);
+        if (!L->full && layer == 0) md_in_prefetch(p, c, L, s); /* later layers': md_next_layer_prefetch */
         md_norm_to_vec(p, c, p.h, md_tag(p, step, layer - 1, MD_PH_DOWN), layer == 0 ? erow : NULL, L->attn_norm, layer,
                        MD_PH_MIX_IN);
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 1);
@@ -979,6 +1005,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         if (md_is_stop(p, layer, MD_PH_MIX)) return;
         /* mixer out-projection, residual add */
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 0);
+        md_prefetch_l1(L->mlp_norm, d.H * 4, c.tid); /* GU's norm weights, while this phase waits */
         if (L->full) {
             md_ll_read(p.core, d.qd, t_mix, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
             md_consumer_sync();
@@ -1005,6 +1032,8 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         if (md_is_stop(p, layer, MD_PH_GU)) return;
         /* MLP down, residual add */
         md_trace(p, c, step, layer, MD_PH_DOWN, 0);
+        if (layer + 1 < d.n_layers) md_next_layer_prefetch(p, c, layer + 1);
+        else md_prefetch_l1(p.final_norm, d.H * 4, c.tid);
         md_ll_read(p.act, d.I, t_gu, c.vec, c.tid, NCT, p, layer, MD_PH_DOWN);
         md_consumer_sync();
         md_trace(p, c, step, layer, MD_PH_DOWN, 1);
