@@ -13,8 +13,13 @@
  *   MEGADELTA_STAGE_KB=K     ring chunk size (default 32 KB where shared memory allows)
  *   MEGADELTA_PREFETCH_KB=K  how far past the ring the producer prefetches weights into L2
  *   MEGADELTA_POLL_NS=N      sleep N ns between polls of tagged words that are not ready yet
- *   MEGADELTA_TRACE=1        after each run, print where the last step's time went
- *                            (per phase kind: waiting, prologue, rows; mean and max over CTAs)
+ *   MEGADELTA_TRACE=1        after each run, print where the last step's time went:
+ *                            per phase kind, waiting / prologue / rows (mean and max over
+ *                            CTAs); per layer, the slowest CTA; the critical path on one
+ *                            time line (each SM's clock fitted to %globaltimer: how much each
+ *                            phase adds after the previous phase's last CTA, and [when its
+ *                            last CTA had its inputs]); the attention items' sub-steps
+ *   MEGADELTA_PROBE=1|2      timing probes, results wrong by design (decode.cuh)
  */
 #include <stdio.h>
 #include <stdlib.h>
