@@ -2,8 +2,10 @@
 # gpu-profile.sh — on the GPU machine: build, then profile one decode launch
 # of the synthetic 0.8B with Nsight Compute (warp stall reasons, scheduler and
 # instruction statistics, per-SASS-instruction stall samples). Writes
-# details.txt, source.csv.gz (per SASS instruction) and source-cuda.csv.gz
-# (per CUDA line) to $OUT (or ./gpu-profile-out).
+# details.txt, source.csv.gz (per SASS instruction), source-cuda.csv.gz
+# (per CUDA line) and sass-lines.txt.gz (the kernel's SASS with source lines)
+# to $OUT (or ./gpu-profile-out), and prints the kernel's executed SASS
+# footprint (scripts/sass_footprint.py).
 # Usage: scripts/gpu-profile.sh [n_steps]   (default 16)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +24,13 @@ ncu -i "$out/prof.ncu-rep" --page details > "$out/details.txt" 2>&1
 ncu -i "$out/prof.ncu-rep" --page source --csv --print-source sass 2> "$out/source.err" | gzip > "$out/source.csv.gz"
 ncu -i "$out/prof.ncu-rep" --page source --csv --print-source cuda 2>> "$out/source.err" | gzip > "$out/source-cuda.csv.gz"
 rm -f "$out/prof.ncu-rep"
+# the profiled kernel's SASS with source lines (from the binary itself, so the
+# offsets match the profile), and its executed footprint (instruction cache)
+elf=$(mktemp -d) && (cd "$elf" && cuobjdump -xelf all "$OLDPWD/build-gpu/megadelta" > /dev/null 2>&1)
+for f in "$elf"/*.cubin; do
+  # (grep without -q: with pipefail, nvdisasm's SIGPIPE would fail the test)
+  if nvdisasm -c "$f" 2>/dev/null | grep 'md_decode_kernelILb1' > /dev/null; then nvdisasm -g -c "$f" | gzip > "$out/sass-lines.txt.gz"; break; fi
+done
+rm -rf "$elf"
+[ -s "$out/sass-lines.txt.gz" ] && python3 scripts/sass_footprint.py "$out/source.csv.gz" "$out/sass-lines.txt.gz" | head -20
 grep -iE 'stall|warp cycles|issued|eligible|active warps|no instruction' "$out/details.txt" | head -60
