@@ -4,7 +4,8 @@
 # alternating builds (A, B, A, B, ...) with a tg128 bench after each, so
 # machine-to-machine spread (~2% between lent H100s) does not decide the
 # comparison. A and B are files in the working tree, e.g.
-#   git show HEAD~1:src/cuda/decode/megakernel.cu > a.cu; cp src/cuda/decode/megakernel.cu b.cu
+#   git show HEAD~1:src/cuda/decode/megakernel.cu > ab/a.cu; cp src/cuda/decode/megakernel.cu ab/b.cu
+# (ab/ is ignored by git, so it travels to the GPU machine only when carried)
 # The target file is restored at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
