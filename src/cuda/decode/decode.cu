@@ -249,9 +249,11 @@ static void print_trace(md_cuda_ctx *g, struct md_decode *dec) {
             const unsigned long long *e = tb + sl * MD_DEC_TRACE_EVENTS;
             const unsigned long long chunks_done = e[5] ? e[5] : e[3], synced = e[6] ? e[6] : chunks_done,
                                      epi_done = e[7] ? e[7] : synced, split = e[8] ? e[8] : e[2];
-            const double v[9] = {(double)(e[1] - e[0]) * us,      (double)(e[2] - e[1]) * us,      (double)(e[3] - e[2]) * us,
-                                 (double)(split - e[2]) * us,      (double)e[4] * us,               (double)e[9] * us,
-                                 (double)(synced - chunks_done) * us, (double)(epi_done - synced) * us, (double)(e[3] - epi_done) * us};
+            double v[9] = {(double)(e[1] - e[0]) * us,      (double)(e[2] - e[1]) * us,      (double)(e[3] - e[2]) * us,
+                           (double)(split - e[2]) * us,      (double)e[4] * us,               (double)e[9] * us,
+                           (double)(synced - chunks_done) * us, (double)(epi_done - synced) * us, (double)(e[3] - epi_done) * us};
+            if (layer < d->n_layers && ph == MD_PH_MIX) /* events 4-8 hold the sub-steps' clocks there (printed below) */
+                for (int k = 3; k < 9; k++) v[k] = 0.0;
             for (int k = 0; k < 9; k++) {
                 sum[kind][k] += v[k];
                 if (v[k] > mx[kind][k]) mx[kind][k] = v[k];

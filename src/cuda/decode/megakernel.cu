@@ -424,12 +424,12 @@ __device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer 
         unsigned long long *e = p.trace + ((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS;
         e[ev] = clock64();
         if (ev == 0) e[10] = md_globaltimer();
-        if (ev == 3) {
-            if (*md_trace_stall_word(c)) e[4] = *md_trace_stall_word(c); /* (the attention phase marks e[4] itself) */
-            if (c.t_chunks) e[5] = (unsigned long long)c.t_chunks; /* (unset in the attention phase: md_trace_mark) */
-            if (c.t_synced) e[6] = (unsigned long long)c.t_synced;
-            if (c.t_epi) e[7] = (unsigned long long)c.t_epi;
-            if (c.t_split) e[8] = (unsigned long long)c.t_split;
+        if (ev == 3 && phase != MD_PH_MIX) { /* (the recurrence and the attention mark events 4-8 themselves: md_trace_mark) */
+            e[4] = *md_trace_stall_word(c);
+            e[5] = (unsigned long long)c.t_chunks;
+            e[6] = (unsigned long long)c.t_synced;
+            e[7] = (unsigned long long)c.t_epi;
+            e[8] = (unsigned long long)c.t_split;
             e[9] = *md_trace_mma_word(c);
         }
     }
@@ -575,7 +575,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
 #pragma unroll
         for (int i = 0; i < NIN; i++) tin[i] = tag_in;
         md_ll_gather<NIN>(win, tin, NIN, xin, p, layer, MD_PH_MIX);
-        md_trace_mark(p, c, p.pos0 + (int)p.n_steps - 1, layer, MD_PH_MIX, 8); /* trace: (last step) the inputs are here */
+        md_trace_mark(p, c, p.pos0 + (int)p.n_steps - 1, layer, MD_PH_MIX, 8); /* trace: the inputs are here (every step; the last one's stays) */
         const float b = xin[NIN - 2], a = xin[NIN - 1];
         float sq = 0.0f, sk = 0.0f, v[REC_COLS_PER_WARP];
 #pragma unroll
