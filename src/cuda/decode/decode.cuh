@@ -119,4 +119,7 @@ md_status md_decode_launch(md_cuda_ctx *g, const md_decode_params *p, int grid, 
 md_status md_decode_prepare(bool hopper, size_t smem);
 int md_decode_max_clusters(bool hopper, size_t smem, int cluster);
 
+/* MEGADELTA_TRACE=1: where the last step's time went, to stderr (trace.cu) */
+void md_decode_print_trace(const md_cuda_ctx *g, const struct md_decode *dec);
+
 #endif

@@ -439,10 +439,11 @@ __device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer 
     }
 }
 
-/* Trace only: clock64 into event ev of (layer, phase) of the last step, from
- * inside a phase (the attention's sub-steps). */
-__device__ __forceinline__ void md_trace_mark(const md_decode_params &p, const md_consumer &c, int pos, int layer, int phase, int ev) {
-    if (p.trace && c.tid == 0 && pos - p.pos0 + 1 == p.n_steps) {
+/* Trace only: clock64 into event ev of (layer, phase), from inside a phase
+ * (the recurrence's and the attention's sub-steps). Every step writes; the
+ * last step's values are the ones left, as for md_trace. */
+__device__ __forceinline__ void md_trace_mark(const md_decode_params &p, const md_consumer &c, int layer, int phase, int ev) {
+    if (p.trace && c.tid == 0) {
         const int slot = layer * MD_PHASES_PER_LAYER + phase;
         p.trace[((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS + ev] = clock64();
     }
@@ -575,7 +576,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
 #pragma unroll
         for (int i = 0; i < NIN; i++) tin[i] = tag_in;
         md_ll_gather<NIN>(win, tin, NIN, xin, p, layer, MD_PH_MIX);
-        md_trace_mark(p, c, p.pos0 + (int)p.n_steps - 1, layer, MD_PH_MIX, 8); /* trace: the inputs are here (every step; the last one's stays) */
+        md_trace_mark(p, c, layer, MD_PH_MIX, 8); /* trace: the inputs are here */
         const float b = xin[NIN - 2], a = xin[NIN - 1];
         float sq = 0.0f, sk = 0.0f, v[REC_COLS_PER_WARP];
 #pragma unroll
@@ -727,7 +728,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         asm volatile("cp.async.wait_all;" ::: "memory");
         md_consumer_sync(); /* the weights (every thread's copies) and the raw heads */
         for (int hh = c.w; hh < group; hh += NCW) md_head_norm_rope(sq + hh * D, wsm, wsm + 2 * D, d, pos, scale, c.lane);
-        md_trace_mark(p, c, pos, layer, MD_PH_MIX, 4); /* trace: queries waited for and rotated */
+        md_trace_mark(p, c, layer, MD_PH_MIX, 4); /* trace: queries waited for and rotated */
         if (append) {
             if (c.w == NCW - 1) md_head_norm_rope(kt, wsm + D, wsm + 2 * D, d, pos, 1.0f, c.lane);
             const size_t at = cache_off + (size_t)pos * d.kvd + kvh * D;
@@ -737,7 +738,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         }
         __threadfence(); /* acquire: cache rows appended by other CTAs in earlier steps */
         md_consumer_sync();
-        md_trace_mark(p, c, pos, layer, MD_PH_MIX, 8); /* trace: the append and the fences done */
+        md_trace_mark(p, c, layer, MD_PH_MIX, 8); /* trace: the append and the fences done */
         /* scores: a warp per position (two at a time, their loads in flight
          * together), lanes across the head dim */
         for (int j = j0 + c.w; j < j1; j += 2 * NCW) {
@@ -791,7 +792,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             }
         }
         md_consumer_sync();
-        md_trace_mark(p, c, pos, layer, MD_PH_MIX, 5); /* trace: scores and softmax done */
+        md_trace_mark(p, c, layer, MD_PH_MIX, 5); /* trace: scores and softmax done */
         /* P V: thread (head, pair of dims) accumulates over the chunk */
         for (int t = c.tid; t < group * pairs; t += NCT) {
             const int hh = t / pairs, dp = t % pairs;
@@ -821,7 +822,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             if (*s_last) __threadfence();
         }
         md_consumer_sync();
-        md_trace_mark(p, c, pos, layer, MD_PH_MIX, 6); /* trace: P V, partials and the ticket done */
+        md_trace_mark(p, c, layer, MD_PH_MIX, 6); /* trace: P V, partials and the ticket done */
         if (*s_last) { /* combine in chunk order, gate, write the head outputs */
             const size_t stride = (size_t)group * (D + 2);
             const float *part0 = p.attn_part + (size_t)kvh * p.attn_max_chunks * stride;
@@ -878,7 +879,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             if (c.tid == 0) atomicExch(&p.tickets[kvh], 0u);
         }
         md_consumer_sync();
-        md_trace_mark(p, c, pos, layer, MD_PH_MIX, 7); /* trace: the combine done (when this item was last) */
+        md_trace_mark(p, c, layer, MD_PH_MIX, 7); /* trace: the combine done (when this item was last) */
     }
 }
 
