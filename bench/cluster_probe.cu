@@ -129,6 +129,36 @@ __global__ void probe(unsigned *glob, long long *out, int iters) {
     cluster_sync();
 }
 
+/* A launch of `probe` over `grid` CTAs (256 threads, smem bytes each) in
+ * clusters of cs, cooperative or not; a[] holds its attributes. */
+static cudaLaunchConfig_t cluster_config(cudaLaunchAttribute (&a)[2], int cs, int grid, size_t smem, bool cooperative) {
+    cudaLaunchConfig_t cfg = {};
+    a[0].id = cudaLaunchAttributeClusterDimension;
+    a[0].val.clusterDim.x = cs;
+    a[0].val.clusterDim.y = a[0].val.clusterDim.z = 1;
+    a[1].id = cudaLaunchAttributeCooperative;
+    a[1].val.cooperative = 1;
+    cfg.gridDim = dim3(grid);
+    cfg.blockDim = dim3(256);
+    cfg.dynamicSmemBytes = smem;
+    cfg.attrs = a;
+    cfg.numAttrs = cooperative ? 2 : 1;
+    return cfg;
+}
+
+/* How many clusters of cs CTAs of `probe` fit on the GPU at once; -1 when
+ * the runtime cannot say. */
+static int clusters_that_fit(int cs, size_t smem) {
+    cudaLaunchAttribute a[2];
+    const cudaLaunchConfig_t cfg = cluster_config(a, cs, cs, smem, false);
+    int n = -1;
+    if (cudaOccupancyMaxActiveClusters(&n, probe, &cfg) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return -1;
+    }
+    return n;
+}
+
 int main() {
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
@@ -139,53 +169,19 @@ int main() {
     CK(cudaFuncSetAttribute(probe, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     CK(cudaFuncSetAttribute(probe, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
     for (int cs = 1; cs <= 16; cs *= 2) {
-        cudaLaunchConfig_t cfg = {};
-        cudaLaunchAttribute a[1];
-        a[0].id = cudaLaunchAttributeClusterDimension;
-        a[0].val.clusterDim.x = cs;
-        a[0].val.clusterDim.y = a[0].val.clusterDim.z = 1;
-        cfg.gridDim = dim3(cs);
-        cfg.blockDim = dim3(256);
-        cfg.dynamicSmemBytes = smem;
-        cfg.attrs = a;
-        cfg.numAttrs = 1;
-        int n = -1;
-        cudaError_t e = cudaOccupancyMaxActiveClusters(&n, probe, &cfg);
-        printf("cluster size %2d: %3d clusters fit at once (%d CTAs)%s\n", cs, n, n * cs, e ? cudaGetErrorString(e) : "");
-        (void)cudaGetLastError();
+        const int n = clusters_that_fit(cs, smem);
+        printf("cluster size %2d: %3d clusters fit at once (%d CTAs)\n", cs, n, n * cs);
     }
     unsigned *glob;
     long long *out;
     CK(cudaMalloc(&glob, 1 << 20));
     CK(cudaMalloc(&out, 64));
     for (int cs = 2; cs <= 8; cs *= 2) {
-        int n = 0;
-        {
-            cudaLaunchConfig_t cfg = {};
-            cudaLaunchAttribute a[1];
-            a[0].id = cudaLaunchAttributeClusterDimension;
-            a[0].val.clusterDim.x = cs;
-            a[0].val.clusterDim.y = a[0].val.clusterDim.z = 1;
-            cfg.gridDim = dim3(cs);
-            cfg.blockDim = dim3(256);
-            cfg.dynamicSmemBytes = smem;
-            cfg.attrs = a;
-            cfg.numAttrs = 1;
-            cudaOccupancyMaxActiveClusters(&n, probe, &cfg);
-        }
+        const int n = clusters_that_fit(cs, smem);
+        if (n <= 0) continue;
         const int G = n * cs;
-        cudaLaunchConfig_t cfg = {};
         cudaLaunchAttribute a[2];
-        a[0].id = cudaLaunchAttributeClusterDimension;
-        a[0].val.clusterDim.x = cs;
-        a[0].val.clusterDim.y = a[0].val.clusterDim.z = 1;
-        a[1].id = cudaLaunchAttributeCooperative;
-        a[1].val.cooperative = 1;
-        cfg.gridDim = dim3(G);
-        cfg.blockDim = dim3(256);
-        cfg.dynamicSmemBytes = smem;
-        cfg.attrs = a;
-        cfg.numAttrs = 2;
+        const cudaLaunchConfig_t cfg = cluster_config(a, cs, G, smem, true);
         CK(cudaMemset(glob, 0, 1 << 20));
         CK(cudaMemset(out, 0, 64));
         cudaError_t e = cudaLaunchKernelEx(&cfg, probe, glob, out, 2000);

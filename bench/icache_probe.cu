@@ -30,8 +30,6 @@ __device__ __noinline__ float block(float x) {
     return x;
 }
 
-typedef float (*blk_t)(float);
-
 template <int... I>
 struct table {
     static __device__ float run(int k, float x) {
