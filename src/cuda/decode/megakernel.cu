@@ -33,6 +33,7 @@
 #define MAX_GROUP 8   /* query heads per KV head held in registers by the score loop */
 #define MAX_DK_LANE 4 /* dk / 32: key head dims up to 128 */
 
+
 #define REC_COLS_PER_WARP ((MD_DEC_REC_COLS + NCW - 1) / NCW) /* warp w owns columns w, w + NCW, ... of an item */
 #define MD_REC_SSQ 32 /* c.red[32, 32 + MD_DEC_REC_COLS): a recurrence item's o^2 per column */
 
@@ -416,26 +417,34 @@ __device__ void md_norm_to_vec(const md_decode_params &p, md_consumer &c, const 
 }
 
 /* Debug trace (MEGADELTA_TRACE): clock64 at the phase's start, once its
- * inputs are there, after its prologue and after its rows, for the last step. */
-__device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer &c, unsigned step, int layer, int phase,
-                                         int ev) {
-    if (p.trace && c.tid == 0 && step + 1 == (unsigned)p.n_steps) {
+ * inputs are there, after its prologue and after its rows, for the last
+ * step. Out of line, behind one test of p.trace at each call site: the
+ * record code stays out of the instruction stream of untraced runs. */
+__device__ __noinline__ void md_trace_record(const md_decode_params &p, float *red, int tid, unsigned step, int layer, int phase, int ev,
+                                            long long t_chunks, long long t_synced, long long t_epi, long long t_split) {
+    unsigned long long *stall = reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 4); /* md_trace_stall_word */
+    unsigned long long *mma = reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 6);   /* md_trace_mma_word */
+    if (tid == 0 && step + 1 == (unsigned)p.n_steps) {
         const int slot = layer * MD_PHASES_PER_LAYER + phase;
         unsigned long long *e = p.trace + ((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS;
         e[ev] = clock64();
         if (ev == 0) e[10] = md_globaltimer();
         if (ev == 3 && phase != MD_PH_MIX) { /* (the recurrence and the attention mark events 4-8 themselves: md_trace_mark) */
-            e[4] = *md_trace_stall_word(c);
-            e[5] = (unsigned long long)c.t_chunks;
-            e[6] = (unsigned long long)c.t_synced;
-            e[7] = (unsigned long long)c.t_epi;
-            e[8] = (unsigned long long)c.t_split;
-            e[9] = *md_trace_mma_word(c);
+            e[4] = *stall;
+            e[5] = (unsigned long long)t_chunks;
+            e[6] = (unsigned long long)t_synced;
+            e[7] = (unsigned long long)t_epi;
+            e[8] = (unsigned long long)t_split;
+            e[9] = *mma;
         }
     }
-    if (ev == 3) {
-        c.t_chunks = c.t_synced = c.t_epi = c.t_split = 0;
-        if (p.trace && c.tid == 0) *md_trace_stall_word(c) = *md_trace_mma_word(c) = 0; /* the next phase's warps add after its first barrier */
+    if (ev == 3 && tid == 0) *stall = *mma = 0; /* the next phase's warps add after its first barrier */
+}
+
+__device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer &c, unsigned step, int layer, int phase, int ev) {
+    if (p.trace) {
+        md_trace_record(p, c.red, c.tid, step, layer, phase, ev, c.t_chunks, c.t_synced, c.t_epi, c.t_split);
+        if (ev == 3) c.t_chunks = c.t_synced = c.t_epi = c.t_split = 0;
     }
 }
 
@@ -688,8 +697,15 @@ __device__ void md_head_norm_rope(float *x, const float *w, const float *f, cons
  * finish (atomic ticket) combines the partials in chunk order, applies the
  * output gate and writes core[head * D + d]. The item holding the current
  * position normalises, rotates and appends this token's key and value; the
- * fence after that append, and the one before reading the cache, order it
- * before any later step's reads (through the tagged words in between). */
+ * fence after that append, and the one at each item's start, order it
+ * before any later step's reads (through the tagged words in between).
+ *
+ * When a chunk's key and value rows fit (c.xb holds the keys, c.pre the
+ * values: both idle in this phase; chunks of 16 positions of 256-dim heads,
+ * i.e. contexts up to ~1,000 tokens on the H100), the item copies them into
+ * shared memory (cp.async) before it waits for the queries, so the scores
+ * and P V read shared memory instead of two dependent rounds of cache loads
+ * each; longer chunks read the cache directly. */
 __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, int pos, unsigned tag_in,
                              unsigned tag_out, int layer) {
     const md_cuda_dims &d = p.d;
@@ -708,9 +724,16 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
     const __nv_bfloat16 *vc = p.v_cache + cache_off;
     const float scale = rsqrtf((float)D);
     const int pairs = D / 2;
+    /* the chunk's rows staged in shared memory: keys in c.xb, values in c.pre */
+    __nv_bfloat16 *kst = c.xb, *vst = reinterpret_cast<__nv_bfloat16 *>(c.pre);
+    const bool staged = D % 8 == 0 && chunk * D <= 2 * c.xb_stride && chunk * D * 2 <= MD_DEC_PRE_FLOATS * 4;
     for (int item = blockIdx.x; item < items; item += G) {
         const int kvh = item / n_chunks, ch = item % n_chunks;
         const int j0 = ch * chunk, j1 = j0 + chunk < npos ? j0 + chunk : npos;
+        /* acquire: cache rows appended by other CTAs in earlier steps (read
+         * below, or staged now); acq_rel, not the heavier sc fence, is all
+         * an acquire needs */
+        asm volatile("fence.acq_rel.gpu;" ::: "memory");
         /* the norm weights and rotary frequencies into shared memory while
          * the queries are polled for (read after them, they were two more
          * round trips on the critical path) */
@@ -719,6 +742,16 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             const float *src = i < D ? L->q_norm + i : i < 2 * D ? L->k_norm + (i - D) : p.inv_freq + (i - 2 * D);
             asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(wsm + i)), "l"(src) : "memory");
         }
+        if (staged) { /* the rows earlier steps appended; this token's come from the append below */
+            const int have = (j1 < pos ? j1 : pos) - j0, per = D / 8, n = have * per;
+            for (int i = c.tid; i < 2 * n; i += NCT) {
+                const bool v = i >= n;
+                const int r = (v ? i - n : i) / per, e = i % per;
+                const __nv_bfloat16 *src = (v ? vc : kc) + (size_t)(j0 + r) * d.kvd + kvh * D + e * 8;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(md_smem_addr((v ? vst : kst) + r * D + e * 8)), "l"(src)
+                             : "memory");
+            }
+        }
         asm volatile("cp.async.commit_group;" ::: "memory");
         const bool append = pos >= j0 && pos < j1 && c.w >= NCW - 2; /* this token's k (last warp) and v (the one before) */
         float *kt = sml + 2 * group + (c.w == NCW - 1 ? 0 : D); /* [D] scratch after the stats */
@@ -726,33 +759,41 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             md_ll_read(p.mix + (size_t)(kvh * group + hh) * 2 * D, D, tag_in, sq + hh * D, c.lane, 32, p, layer, MD_PH_MIX);
         if (append) md_ll_read(p.mix + 2 * d.qd + (c.w == NCW - 1 ? 0 : d.kvd) + kvh * D, D, tag_in, kt, c.lane, 32, p, layer, MD_PH_MIX);
         asm volatile("cp.async.wait_all;" ::: "memory");
-        md_consumer_sync(); /* the weights (every thread's copies) and the raw heads */
+        md_consumer_sync(); /* the weights and staged rows (every thread's copies) and the raw heads */
         for (int hh = c.w; hh < group; hh += NCW) md_head_norm_rope(sq + hh * D, wsm, wsm + 2 * D, d, pos, scale, c.lane);
         md_trace_mark(p, c, layer, MD_PH_MIX, 4); /* trace: queries waited for and rotated */
         if (append) {
             if (c.w == NCW - 1) md_head_norm_rope(kt, wsm + D, wsm + 2 * D, d, pos, 1.0f, c.lane);
             const size_t at = cache_off + (size_t)pos * d.kvd + kvh * D;
             __nv_bfloat16 *dst = (c.w == NCW - 1 ? p.k_cache : p.v_cache) + at;
-            for (int i = c.lane; i < D; i += 32) dst[i] = __float2bfloat16(kt[i]);
+            __nv_bfloat16 *sdst = (c.w == NCW - 1 ? kst : vst) + (pos - j0) * D;
+            for (int i = c.lane; i < D; i += 32) {
+                const __nv_bfloat16 x = __float2bfloat16(kt[i]);
+                dst[i] = x;
+                if (staged) sdst[i] = x;
+            }
             __threadfence();
         }
-        __threadfence(); /* acquire: cache rows appended by other CTAs in earlier steps */
         md_consumer_sync();
         md_trace_mark(p, c, layer, MD_PH_MIX, 8); /* trace: the append and the fences done */
+        /* row j of the chunk's keys / values: staged, or in the cache */
+        const __nv_bfloat16 *kb = staged ? kst : kc + (size_t)j0 * d.kvd + kvh * D;
+        const __nv_bfloat16 *vb = staged ? vst : vc + (size_t)j0 * d.kvd + kvh * D;
+        const size_t rs = staged ? (size_t)D : (size_t)d.kvd;
         /* scores: a warp per position (two at a time, their loads in flight
          * together), lanes across the head dim */
         for (int j = j0 + c.w; j < j1; j += 2 * NCW) {
             const int jb = j + NCW < j1 ? j + NCW : j;
-            const uint4 *kra = reinterpret_cast<const uint4 *>(kc + (size_t)j * d.kvd + kvh * D);
-            const uint4 *krb = reinterpret_cast<const uint4 *>(kc + (size_t)jb * d.kvd + kvh * D);
+            const uint4 *kra = reinterpret_cast<const uint4 *>(kb + (size_t)(j - j0) * rs);
+            const uint4 *krb = reinterpret_cast<const uint4 *>(kb + (size_t)(jb - j0) * rs);
             float acc[2][MAX_GROUP];
 #pragma unroll
             for (int hh = 0; hh < MAX_GROUP; hh++) acc[0][hh] = acc[1][hh] = 0.0f;
             for (int v8 = c.lane; v8 < D / 8; v8 += 32) {
-                const uint4 wa = __ldcg(kra + v8), wb = __ldcg(krb + v8);
-                float ka[8], kb[8];
+                const uint4 wa = kra[v8], wb = krb[v8];
+                float ka[8], kb8[8];
                 md_bf16x8_to_f32(wa, ka);
-                md_bf16x8_to_f32(wb, kb);
+                md_bf16x8_to_f32(wb, kb8);
 #pragma unroll
                 for (int hh = 0; hh < MAX_GROUP; hh++)
                     if (hh < group) {
@@ -760,19 +801,25 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
 #pragma unroll
                         for (int e = 0; e < 8; e++) {
                             acc[0][hh] += ka[e] * qv[e];
-                            acc[1][hh] += kb[e] * qv[e];
+                            acc[1][hh] += kb8[e] * qv[e];
                         }
                     }
             }
+            /* every head's sums, unused ones (zeros) too: without a branch per
+             * head the compiler interleaves the 2 x MAX_GROUP shuffle chains */
+            float sum[2][MAX_GROUP];
 #pragma unroll
-            for (int hh = 0; hh < MAX_GROUP; hh++)
-                if (hh < group) {
-                    const float sa = md_warp_sum(acc[0][hh]), sb = md_warp_sum(acc[1][hh]);
-                    if (c.lane == 0) {
-                        sc[hh * chunk + (j - j0)] = sa;
-                        sc[hh * chunk + (jb - j0)] = sb;
+            for (int hh = 0; hh < MAX_GROUP; hh++) {
+                sum[0][hh] = md_warp_sum(acc[0][hh]);
+                sum[1][hh] = md_warp_sum(acc[1][hh]);
+            }
+            if (c.lane == 0)
+#pragma unroll
+                for (int hh = 0; hh < MAX_GROUP; hh++)
+                    if (hh < group) {
+                        sc[hh * chunk + (j - j0)] = sum[0][hh];
+                        sc[hh * chunk + (jb - j0)] = sum[1][hh];
                     }
-                }
         }
         md_consumer_sync();
         for (int hh = c.w; hh < group; hh += NCW) {
@@ -797,22 +844,18 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         for (int t = c.tid; t < group * pairs; t += NCT) {
             const int hh = t / pairs, dp = t % pairs;
             float o0 = 0.0f, o1 = 0.0f;
-            const __nv_bfloat16 *vcol = vc + kvh * D + 2 * dp;
+            const __nv_bfloat16 *vcol = vb + 2 * dp;
 #pragma unroll 8
-            for (int j = j0; j < j1; j++) {
-                const unsigned raw = __ldcg(reinterpret_cast<const unsigned *>(vcol + (size_t)j * d.kvd));
+            for (int j = 0; j < j1 - j0; j++) {
+                const unsigned raw = *reinterpret_cast<const unsigned *>(vcol + (size_t)j * rs);
                 const float2 v2 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&raw));
-                const float pj = sc[hh * chunk + (j - j0)];
+                const float pj = sc[hh * chunk + j];
                 o0 += pj * v2.x;
                 o1 += pj * v2.y;
             }
             float *part = p.attn_part + (((size_t)kvh * p.attn_max_chunks + ch) * group + hh) * (D + 2);
-            part[2 * dp] = o0;
-            part[2 * dp + 1] = o1;
-            if (dp == 0) {
-                part[D] = sml[hh];
-                part[D + 1] = sml[group + hh];
-            }
+            *reinterpret_cast<float2 *>(part + 2 * dp) = make_float2(o0, o1);
+            if (dp == 0) *reinterpret_cast<float2 *>(part + D) = make_float2(sml[hh], sml[group + hh]);
         }
         md_consumer_sync();
         if (c.tid == 0) {
@@ -827,7 +870,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             const size_t stride = (size_t)group * (D + 2);
             const float *part0 = p.attn_part + (size_t)kvh * p.attn_max_chunks * stride;
             /* the per-chunk scale factors first, all loads in flight at once */
-            float *fac = sml + 2 * group + 2 * D; /* [group][n_chunks] m_c, then exp(m_c - M); sml[hh] becomes 1/L */
+            float *fac = wsm; /* [group][n_chunks] m_c, then exp(m_c - M); sml[hh] becomes 1/L (the staged weights are done with) */
             float *lsm = fac + group * n_chunks;  /* [group][n_chunks] l_c */
             for (int hh = c.w; hh < group; hh += NCW) {
                 float M = -FLT_MAX;
@@ -852,7 +895,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
                 const int hh = t / pairs, dp = t % pairs;
                 const int head = kvh * group + hh;
                 const unsigned long long *gate = p.mix + (size_t)head * 2 * D + D + 2 * dp;
-                const unsigned long long gw0 = md_ll_load(gate), gw1 = md_ll_load(gate + 1); /* in flight during the sum */
+                const ulonglong2 gw = md_ll_load2(gate); /* in flight during the sum (16-byte aligned: dp even) */
                 float o0 = 0.0f, o1 = 0.0f;
 #pragma unroll 8
                 for (int q = 0; q < n_chunks; q++) {
@@ -865,16 +908,15 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
                 {
                     const unsigned long long *const gp[2] = {gate, gate + 1};
                     const unsigned gt[2] = {tag_in, tag_in};
-                    if ((unsigned)(gw0 >> 32) == tag_in && (unsigned)(gw1 >> 32) == tag_in) {
-                        g[0] = __uint_as_float((unsigned)gw0);
-                        g[1] = __uint_as_float((unsigned)gw1);
+                    if ((unsigned)(gw.x >> 32) == tag_in && (unsigned)(gw.y >> 32) == tag_in) {
+                        g[0] = __uint_as_float((unsigned)gw.x);
+                        g[1] = __uint_as_float((unsigned)gw.y);
                     } else {
                         md_ll_gather<2>(gp, gt, 2, g, p, layer, MD_PH_MIX);
                     }
                 }
-                const float g0 = g[0], g1 = g[1];
-                md_ll_store(p.core + head * D + 2 * dp, o0 * sml[hh] / (1.0f + expf(-g0)), tag_out);
-                md_ll_store(p.core + head * D + 2 * dp + 1, o1 * sml[hh] / (1.0f + expf(-g1)), tag_out);
+                md_ll_store(p.core + head * D + 2 * dp, o0 * sml[hh] / (1.0f + expf(-g[0])), tag_out);
+                md_ll_store(p.core + head * D + 2 * dp + 1, o1 * sml[hh] / (1.0f + expf(-g[1])), tag_out);
             }
             if (c.tid == 0) atomicExch(&p.tickets[kvh], 0u);
         }

@@ -313,7 +313,7 @@ __device__ __forceinline__ void md_ll_read_n(const unsigned long long *const (&s
 }
 
 /* Reads n tagged words src[0..n) into dst (see md_ll_read_n). */
-__device__ __forceinline__ void md_ll_read(const unsigned long long *src, int n, unsigned tag, float *dst, int first, int stride,
+__device__ __noinline__ void md_ll_read(const unsigned long long *src, int n, unsigned tag, float *dst, int first, int stride,
                                            const md_decode_params &p, int layer, int phase) {
     const unsigned long long *const s[1] = {src};
     const unsigned t[1] = {tag};

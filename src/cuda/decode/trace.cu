@@ -135,22 +135,28 @@ static void critical_path(const trace *tr) {
             fit[2 * b + 1] = den > 0 ? (m * sxy - sx * sy) / den : tr->us * 1e3;
             fit[2 * b] = (sy - fit[2 * b + 1] * sx) / m;
         }
-        for (int sl = 0; sl < tr->slots; sl++) {
+        /* per slot: the CTA whose inputs came last, when it started the
+         * phase, and whether it was the one that ended the previous phase last */
+        double *tst = (double *)calloc((size_t)tr->slots, sizeof(double));
+        int *bin = (int *)calloc((size_t)tr->slots * 2, sizeof(int)), *bend = bin ? bin + tr->slots : NULL;
+        for (int sl = 0; sl < tr->slots && tst && bin; sl++) {
             tend[sl] = tin[sl] = -1e300;
             for (int b = 0; b < tr->G; b++) {
                 const unsigned long long *e = events(tr, b, sl), c0 = events(tr, b, 0)[0];
                 const double te = fit[2 * b] + fit[2 * b + 1] * (double)(e[3] - c0);
                 const double ti = fit[2 * b] + fit[2 * b + 1] * (double)(inputs_event(tr, sl, e) - c0);
-                tend[sl] = te > tend[sl] ? te : tend[sl];
-                tin[sl] = ti > tin[sl] ? ti : tin[sl];
+                if (te > tend[sl]) tend[sl] = te, bend[sl] = b;
+                if (ti > tin[sl]) tin[sl] = ti, bin[sl] = b, tst[sl] = fit[2 * b] + fit[2 * b + 1] * (double)(e[0] - c0);
             }
         }
-        double add[KINDS] = {0}, inl[KINDS] = {0};
-        int na[KINDS] = {0};
-        for (int sl = 1; sl < tr->slots; sl++) {
+        double add[KINDS] = {0}, inl[KINDS] = {0}, late[KINDS] = {0};
+        int na[KINDS] = {0}, same[KINDS] = {0};
+        for (int sl = 1; sl < tr->slots && tst && bin; sl++) {
             const int kind = kind_of(tr, sl);
             add[kind] += (tend[sl] - tend[sl - 1]) * 1e-3;
             inl[kind] += (tin[sl] - tend[sl - 1]) * 1e-3;
+            late[kind] += (tst[sl] - tend[sl - 1]) * 1e-3;
+            same[kind] += bin[sl] == bend[sl - 1];
             na[kind]++;
         }
         fprintf(stderr, "  critical path (one time line): per phase, us from the previous phase's last CTA to this one's last CTA "
@@ -158,7 +164,12 @@ static void critical_path(const trace *tr) {
                 (tend[tr->slots - 1] - tend[0]) * 1e-3);
         for (int k = 0; k < KINDS; k++)
             if (na[k]) fprintf(stderr, " %s %.2f [%.2f];", kind_names[k], add[k] / na[k], inl[k] / na[k]);
+        fprintf(stderr, "\n  the CTA whose inputs came last: its phase start after the previous phase's last CTA, us (how often it was that CTA):");
+        for (int k = 0; k < KINDS; k++)
+            if (na[k]) fprintf(stderr, " %s %.2f (%d/%d);", kind_names[k], late[k] / na[k], same[k], na[k]);
         fprintf(stderr, "\n");
+        free(tst);
+        free(bin);
     }
     free(fit);
     free(tend);
