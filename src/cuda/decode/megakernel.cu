@@ -724,9 +724,12 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
     const __nv_bfloat16 *vc = p.v_cache + cache_off;
     const float scale = rsqrtf((float)D);
     const int pairs = D / 2;
-    /* the chunk's rows staged in shared memory: keys in c.xb, values in c.pre */
+    /* the chunk's rows staged in shared memory: keys in c.xb (rows KS apart,
+     * 16 bytes more than a row, so the lanes of a score warp, one key row
+     * each, hit different banks), values in c.pre */
     __nv_bfloat16 *kst = c.xb, *vst = reinterpret_cast<__nv_bfloat16 *>(c.pre);
-    const bool staged = D % 8 == 0 && chunk * D <= 2 * c.xb_stride && chunk * D * 2 <= MD_DEC_PRE_FLOATS * 4;
+    const int KS = D + 8;
+    const bool staged = D % 8 == 0 && chunk * KS <= 2 * c.xb_stride && chunk * D * 2 <= MD_DEC_PRE_FLOATS * 4;
     for (int item = blockIdx.x; item < items; item += G) {
         const int kvh = item / n_chunks, ch = item % n_chunks;
         const int j0 = ch * chunk, j1 = j0 + chunk < npos ? j0 + chunk : npos;
@@ -748,7 +751,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
                 const bool v = i >= n;
                 const int r = (v ? i - n : i) / per, e = i % per;
                 const __nv_bfloat16 *src = (v ? vc : kc) + (size_t)(j0 + r) * d.kvd + kvh * D + e * 8;
-                asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(md_smem_addr((v ? vst : kst) + r * D + e * 8)), "l"(src)
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(md_smem_addr((v ? vst + r * D : kst + r * KS) + e * 8)), "l"(src)
                              : "memory");
             }
         }
@@ -766,7 +769,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             if (c.w == NCW - 1) md_head_norm_rope(kt, wsm + D, wsm + 2 * D, d, pos, 1.0f, c.lane);
             const size_t at = cache_off + (size_t)pos * d.kvd + kvh * D;
             __nv_bfloat16 *dst = (c.w == NCW - 1 ? p.k_cache : p.v_cache) + at;
-            __nv_bfloat16 *sdst = (c.w == NCW - 1 ? kst : vst) + (pos - j0) * D;
+            __nv_bfloat16 *sdst = c.w == NCW - 1 ? kst + (pos - j0) * KS : vst + (pos - j0) * D;
             for (int i = c.lane; i < D; i += 32) {
                 const __nv_bfloat16 x = __float2bfloat16(kt[i]);
                 dst[i] = x;
@@ -779,57 +782,36 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         /* row j of the chunk's keys / values: staged, or in the cache */
         const __nv_bfloat16 *kb = staged ? kst : kc + (size_t)j0 * d.kvd + kvh * D;
         const __nv_bfloat16 *vb = staged ? vst : vc + (size_t)j0 * d.kvd + kvh * D;
-        const size_t rs = staged ? (size_t)D : (size_t)d.kvd;
-        /* scores: a warp per position (two at a time, their loads in flight
-         * together), lanes across the head dim */
-        for (int j = j0 + c.w; j < j1; j += 2 * NCW) {
-            const int jb = j + NCW < j1 ? j + NCW : j;
-            const uint4 *kra = reinterpret_cast<const uint4 *>(kb + (size_t)(j - j0) * rs);
-            const uint4 *krb = reinterpret_cast<const uint4 *>(kb + (size_t)(jb - j0) * rs);
-            float acc[2][MAX_GROUP];
-#pragma unroll
-            for (int hh = 0; hh < MAX_GROUP; hh++) acc[0][hh] = acc[1][hh] = 0.0f;
-            for (int v8 = c.lane; v8 < D / 8; v8 += 32) {
-                const uint4 wa = kra[v8], wb = krb[v8];
-                float ka[8], kb8[8];
-                md_bf16x8_to_f32(wa, ka);
-                md_bf16x8_to_f32(wb, kb8);
-#pragma unroll
-                for (int hh = 0; hh < MAX_GROUP; hh++)
-                    if (hh < group) {
-                        const float *qv = sq + hh * D + v8 * 8;
-#pragma unroll
-                        for (int e = 0; e < 8; e++) {
-                            acc[0][hh] += ka[e] * qv[e];
-                            acc[1][hh] += kb8[e] * qv[e];
-                        }
-                    }
-            }
-            /* every head's sums, unused ones (zeros) too: without a branch per
-             * head the compiler interleaves the 2 x MAX_GROUP shuffle chains */
-            float sum[2][MAX_GROUP];
-#pragma unroll
-            for (int hh = 0; hh < MAX_GROUP; hh++) {
-                sum[0][hh] = md_warp_sum(acc[0][hh]);
-                sum[1][hh] = md_warp_sum(acc[1][hh]);
-            }
-            if (c.lane == 0)
-#pragma unroll
-                for (int hh = 0; hh < MAX_GROUP; hh++)
-                    if (hh < group) {
-                        sc[hh * chunk + (j - j0)] = sum[0][hh];
-                        sc[hh * chunk + (jb - j0)] = sum[1][hh];
-                    }
-        }
-        md_consumer_sync();
+        const size_t krs = staged ? (size_t)KS : (size_t)d.kvd, rs = staged ? (size_t)D : (size_t)d.kvd;
+        /* scores and softmax: a warp per query head, a lane per position (32
+         * at a time) over the whole head dim, so a warp's positions are in
+         * flight together and the softmax needs no exchange between warps */
         for (int hh = c.w; hh < group; hh += NCW) {
+            const float *qh = sq + hh * D;
+            float *sh = sc + hh * chunk;
             float mx = -FLT_MAX;
-            for (int j = c.lane; j < j1 - j0; j += 32) mx = fmaxf(mx, sc[hh * chunk + j]);
+            for (int j = c.lane; j < j1 - j0; j += 32) {
+                const uint4 *kr = reinterpret_cast<const uint4 *>(kb + (size_t)j * krs);
+                float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll 2
+                for (int v8 = 0; v8 < D / 8; v8++) {
+                    float k8[8];
+                    md_bf16x8_to_f32(kr[v8], k8);
+                    const float4 qa = *reinterpret_cast<const float4 *>(qh + v8 * 8), qb = *reinterpret_cast<const float4 *>(qh + v8 * 8 + 4);
+                    acc[0] += k8[0] * qa.x + k8[4] * qb.x;
+                    acc[1] += k8[1] * qa.y + k8[5] * qb.y;
+                    acc[2] += k8[2] * qa.z + k8[6] * qb.z;
+                    acc[3] += k8[3] * qa.w + k8[7] * qb.w;
+                }
+                const float sj = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                sh[j] = sj;
+                mx = fmaxf(mx, sj);
+            }
             mx = md_warp_max(mx);
             float l = 0.0f;
-            for (int j = c.lane; j < j1 - j0; j += 32) {
-                const float e = expf(sc[hh * chunk + j] - mx);
-                sc[hh * chunk + j] = e;
+            for (int j = c.lane; j < j1 - j0; j += 32) { /* the lane's own scores: no barrier */
+                const float e = expf(sh[j] - mx);
+                sh[j] = e;
                 l += e;
             }
             l = md_warp_sum(l);
