@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # gpu-probe.sh — on the GPU machine: build the CLI, then the decode trace and
-# tg128 under each timing probe (MEGADELTA_PROBE: 0 = real, 1 = no HBM, 2 =
-# no dot products) to tell memory time from consumer time. (Probe 1 ran at
-# 364 tok/s in session 4, far below the real kernel: since the ring takes one
-# copy per row, every CTA copies the same row, likely a hot spot in L2. Do not
-# read it as the kernel without HBM traffic any more.)
+# tg128 under each timing probe (MEGADELTA_PROBE: 0 = real, 1 = no HBM (each CTA re-reads its own L2-resident 128 KB), 2 =
+# no dot products) to tell memory time from consumer time. (Until session 5
+# probe 1 had every CTA copy the same row, an L2 hot spot: 364 tok/s.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/gpu-env.sh

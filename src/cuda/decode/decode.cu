@@ -13,6 +13,8 @@
  *   MEGADELTA_STAGE_KB=K     ring chunk size (default 32 KB where shared memory allows)
  *   MEGADELTA_PREFETCH_KB=K  how far past the ring the producer prefetches weights into L2
  *   MEGADELTA_POLL_NS=N      sleep N ns between polls of tagged words that are not ready yet
+ *   MEGADELTA_PACE_NS=N      the producer issues a layer's ring chunks at most one per N ns
+ *                            (default MD_DEC_PACE_NS; 0 = as fast as slots free up)
  *   MEGADELTA_TRACE=1        after each run, print where the last step's time went:
  *                            per phase kind, waiting / prologue / rows (mean and max over
  *                            CTAs); per layer, the slowest CTA; the critical path on one
@@ -174,6 +176,7 @@ md_status md_decode_init(md_session_t *s) {
     p->prefetch_chunks = (int)(md_env_long("MEGADELTA_PREFETCH_KB", MD_DEC_PREFETCH_KB) * 1024 / (long)stage);
     p->delay_seed = (unsigned)md_env_long("MEGADELTA_DELAY_SEED", 0);
     p->poll_ns = (int)md_env_long("MEGADELTA_POLL_NS", MD_DEC_POLL_NS);
+    p->pace_ns = (int)md_env_long("MEGADELTA_PACE_NS", MD_DEC_PACE_NS);
     p->probe = (int)md_env_long("MEGADELTA_PROBE", 0);
     p->stop_layer = p->stop_phase = -1;
     if (md_env_long("MEGADELTA_TRACE", 0)) {

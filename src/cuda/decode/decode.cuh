@@ -74,6 +74,7 @@ typedef struct md_decode_params {
     int xb_stride;                     /* bf16 elements from the high to the low half of the split input vector */
     long long watchdog_ns;             /* 0 = off */
     int poll_ns;                       /* sleep between polls of stale tagged words (0: none) */
+    int pace_ns;                       /* the producer's least interval between a layer's ring chunks (0: none) */
     int probe;                         /* timing probes, results wrong: 1 = ring filled from one L2-resident
                                           block (no HBM), 2 = rows skip their dot products */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
@@ -92,6 +93,16 @@ typedef struct md_decode_params {
                                   chunks done, every warp's chunks done, epilogues done, input split, cycles the slowest
                                   warp multiplied, %globaltimer at the start (to put every SM's clock on one time line) */
 #define MD_DEC_POLL_NS 0     /* see md_poll_backoff; 200-1000 ns measured no better on the H100 */
+/* The producer refills the ring at most one chunk per MD_DEC_PACE_NS while
+ * streaming the layers (not the LM head, which is bandwidth-bound). Without
+ * it, the 4 chunks a phase frees are refilled at once by every SM (17 MB at
+ * full HBM rate), right when the next phase's inputs cross L2: the timing
+ * probe without weight traffic showed those exchanges ~2 us faster
+ * (bench/NOTES.md, session 5). Measured on the H100 (tg128, -r 5, two
+ * rounds): 0 ns 1,124 / 1,125 tok/s, 1200 ns 1,134 / 1,136, 1400 ns 1,135 /
+ * 1,136, 1600 ns 1,119 / 1,118 (the ring starts to run dry: a layer needs a
+ * chunk every ~1.9 us on average). Retune when the step gets faster. */
+#define MD_DEC_PACE_NS 1200
 /* Weights the producer keeps requested into L2 beyond the ring, per SM (the
  * ring alone, ~165 KB, covers ~7 us of streaming). Measured on the H100:
  * slower the further ahead (session 1: 785 -> 776..645 tok/s for 96-256 KB;

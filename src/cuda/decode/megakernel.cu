@@ -110,6 +110,7 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
     const unsigned S = p.n_stages, ahead = S + (unsigned)p.prefetch_chunks;
     md_cursor fill = {0, 0, 0, -1, 0}, pre = {0, 0, 0, -1, 0};
     unsigned k = 0, kp = 0;
+    unsigned long long t_next = 0; /* MD_DEC_PACE_NS: the earliest time for the next chunk */
     md_chunk ch;
     bool pre_more = true;
     while (md_cursor_next(p, fill, &ch)) {
@@ -125,10 +126,18 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
         }
         const unsigned slot = k % S, use = k / S;
         if (use > 0) md_mbar_wait(&empty[slot], (use - 1) & 1, p, 2, fill.layer, fill.phase);
+        if (p.pace_ns && fill.layer < p.d.n_layers) { /* MD_DEC_PACE_NS */
+            unsigned long long now = md_globaltimer();
+            while (now < t_next) {
+                __nanosleep(128);
+                now = md_globaltimer();
+            }
+            t_next = now + (unsigned)p.pace_ns;
+        }
         uint8_t *dst = ring + (size_t)slot * p.stage_bytes;
-        if (p.probe == 1) { /* timing probe: no HBM traffic */
-            ch.src = p.embed;
-            ch.pitch = 0;
+        if (p.probe == 1) { /* timing probe: no HBM traffic (each CTA re-reads its own 128 KB, which stays in L2) */
+            ch.src = reinterpret_cast<const __nv_bfloat16 *>(reinterpret_cast<const char *>(p.embed) + (size_t)blockIdx.x * 131072);
+            if ((ch.nr - 1) * ch.pitch + ch.bytes > 131072u) ch.pitch = 0;
         }
         if (HOPPER) md_ring_fill_rows_bulk(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, &full[slot], pol);
         else md_ring_fill_rows_lanes(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, &full[slot], pol, lane);
