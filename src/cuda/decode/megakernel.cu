@@ -30,9 +30,7 @@
 #define NCW MD_DEC_CONSUMER_WARPS
 #define NCT (NCW * 32)
 #define RED_FLOATS 128
-#define MAX_GROUP 8   /* query heads per KV head held in registers by the score loop */
 #define MAX_DK_LANE 4 /* dk / 32: key head dims up to 128 */
-
 
 #define REC_COLS_PER_WARP ((MD_DEC_REC_COLS + NCW - 1) / NCW) /* warp w owns columns w, w + NCW, ... of an item */
 #define MD_REC_SSQ 32 /* c.red[32, 32 + MD_DEC_REC_COLS): a recurrence item's o^2 per column */
