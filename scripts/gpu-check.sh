@@ -12,6 +12,13 @@ mkdir -p "$out"
 . scripts/gpu-env.sh
 declare -a rows
 row() { rows+=("$(printf '| %-34s | %-60s |' "$1" "$2")"); }
+# A failed sanitizer run: the lines that say what and where (hazards, errors,
+# the test's own failure), so they show in the output even when the log does
+# not come back.
+sanitizer_excerpt() {
+  echo "== $(basename "$1") (rc != 0):"
+  grep -hE 'Race reported|Error|Invalid|hazard|at 0x|in .*\.cu|FAIL|differ|mismatch|abort' "$1" | grep -v 'ERROR SUMMARY: 0' | head -20 | cut -c1-220
+}
 
 t0=$(date +%s)
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMD_CUDA_ARCHS="${MD_CUDA_ARCHS:-80;90a}" -DMD_CUDA_PTX=OFF >"$out/cmake.log" 2>&1 \
@@ -59,13 +66,19 @@ if [ "$mode" = full ]; then
   for tool in memcheck racecheck synccheck; do
     MEGADELTA_WATCHDOG_MS=0 MEGADELTA_GRID=16 timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 \
       build-gpu/tests/gpu/test_gpu_tiny_hopper --steps 6 > "$out/sanitizer-$tool.log" 2>&1
-    row "compute-sanitizer $tool" "rc=$? $(grep -hE 'ERROR SUMMARY' "$out/sanitizer-$tool.log" | tail -1)"
+    rc=$?
+    row "compute-sanitizer $tool" "rc=$rc $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool.log" | tail -1)"
+    [ $rc -ne 0 ] && sanitizer_excerpt "$out/sanitizer-$tool.log"
   done
   for tool in memcheck racecheck; do
     timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build-gpu/tests/gpu/test_gpu_sampler --preset tiny --trials 60 --steps 6 \
       > "$out/sanitizer-sampler-$tool.log" 2>&1
-    row "compute-sanitizer $tool (sampler)" "rc=$? $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-sampler-$tool.log" | tail -1)"
+    rc=$?
+    row "compute-sanitizer $tool (sampler)" "rc=$rc $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-sampler-$tool.log" | tail -1)"
+    [ $rc -ne 0 ] && sanitizer_excerpt "$out/sanitizer-sampler-$tool.log"
   done
+  # the logs in one file (a caller that fetches only a few files still gets them all)
+  tar -czf "$out/logs.tar.gz" -C "$out" $(cd "$out" && ls *.log 2>/dev/null) 2>/dev/null
 fi
 build-gpu/megadelta bench -p 512,4096 -n 128 -r 5 > "$out/bench.txt" 2> "$out/bench.err"
 row bench "rc=$?"
