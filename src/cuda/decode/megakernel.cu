@@ -295,14 +295,15 @@ __device__ __forceinline__ void md_chunk_dots(const uint8_t *buf, int stride, in
 }
 
 /* Trace only: the largest cycles any consumer warp of the CTA waited for
- * ring chunks in the current phase (a 64-bit word at the end of c.red). */
-__device__ __forceinline__ unsigned long long *md_trace_stall_word(const md_consumer &c) {
-    return reinterpret_cast<unsigned long long *>(c.red + RED_FLOATS - 4);
+ * ring chunks in the current phase (a 64-bit word at the end of the
+ * consumers' reduction area red). */
+__device__ __forceinline__ unsigned long long *md_trace_stall_word(float *red) {
+    return reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 4);
 }
 
 /* Trace only: the largest cycles any consumer warp spent multiplying chunks in the current phase. */
-__device__ __forceinline__ unsigned long long *md_trace_mma_word(const md_consumer &c) {
-    return reinterpret_cast<unsigned long long *>(c.red + RED_FLOATS - 6);
+__device__ __forceinline__ unsigned long long *md_trace_mma_word(float *red) {
+    return reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 6);
 }
 
 /* This warp's chunks of tiles [tb, te) of a phase whose rows are [r_begin,
@@ -362,8 +363,8 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
         long long mma = 0;
         const long long stall = md_rows_batch(p, c, rows.begin, rows.end, s.cols, sc, nseg, tb, te, layer, phase, &mma);
         if (p.trace) { /* the most any warp of the CTA waited for its chunks, and multiplied them, in this phase */
-            if (c.lane == 0) atomicMax(md_trace_stall_word(c), (unsigned long long)stall);
-            if (c.lane == 0) atomicMax(md_trace_mma_word(c), (unsigned long long)mma);
+            if (c.lane == 0) atomicMax(md_trace_stall_word(c.red), (unsigned long long)stall);
+            if (c.lane == 0) atomicMax(md_trace_mma_word(c.red), (unsigned long long)mma);
             c.t_chunks = clock64();
         }
         const int first = rows.begin + tb * MD_DEC_TILE_ROWS, last = rows.begin + te * MD_DEC_TILE_ROWS;
@@ -429,8 +430,7 @@ __device__ void md_norm_to_vec(const md_decode_params &p, md_consumer &c, const 
  * record code stays out of the instruction stream of untraced runs. */
 __device__ __noinline__ void md_trace_record(const md_decode_params &p, float *red, int tid, unsigned step, int layer, int phase, int ev,
                                             long long t_chunks, long long t_synced, long long t_epi, long long t_split) {
-    unsigned long long *stall = reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 4); /* md_trace_stall_word */
-    unsigned long long *mma = reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 6);   /* md_trace_mma_word */
+    unsigned long long *stall = md_trace_stall_word(red), *mma = md_trace_mma_word(red);
     if (tid == 0 && step + 1 == (unsigned)p.n_steps) {
         const int slot = layer * MD_PHASES_PER_LAYER + phase;
         unsigned long long *e = p.trace + ((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS;
@@ -1110,8 +1110,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     float *h_own = reinterpret_cast<float *>(xb + 2 * p.xb_stride);                   /* [ceil(H / G)] */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     for (int i = threadIdx.x; i < MD_DEC_RES_FLOATS; i += blockDim.x) res[i] = 0.0f; /* partials accumulate from zero */
-    if (threadIdx.x == 0) /* md_trace_stall_word, md_trace_mma_word */
-        *reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 4) = *reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 6) = 0;
+    if (threadIdx.x == 0) *md_trace_stall_word(red) = *md_trace_mma_word(red) = 0;
     if (threadIdx.x == 0) {
         for (int s = 0; s < p.n_stages; s++) {
             md_mbar_init(&full[s], HOPPER ? 1 : 32);

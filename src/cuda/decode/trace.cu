@@ -120,9 +120,13 @@ static void slowest_per_layer(const trace *tr) {
  * the time the last CTA had its inputs, and per kind the mean of what a
  * phase adds after the previous phase's last CTA. */
 static void critical_path(const trace *tr) {
-    double *fit = (double *)calloc((size_t)tr->G * 2, sizeof(double)); /* [b]: ns at the first event, ns per cycle */
-    double *tend = (double *)calloc((size_t)tr->slots * 2, sizeof(double)), *tin = tend + tr->slots;
-    if (fit && tend) {
+    /* fit[b]: ns at CTA b's first event, ns per cycle; then per slot: the last
+     * CTA's end, the last CTA's inputs, when that CTA started the phase */
+    double *fit = (double *)calloc((size_t)tr->G * 2 + (size_t)tr->slots * 3, sizeof(double));
+    int *bin = (int *)calloc((size_t)tr->slots * 2, sizeof(int)); /* per slot: that CTA, and the CTA that ended it last */
+    if (fit && bin) {
+        double *tend = fit + 2 * tr->G, *tin = tend + tr->slots, *tst = tin + tr->slots;
+        int *bend = bin + tr->slots;
         for (int b = 0; b < tr->G; b++) {
             const unsigned long long c0 = events(tr, b, 0)[0];
             double sx = 0, sy = 0, sxx = 0, sxy = 0;
@@ -135,23 +139,20 @@ static void critical_path(const trace *tr) {
             fit[2 * b + 1] = den > 0 ? (m * sxy - sx * sy) / den : tr->us * 1e3;
             fit[2 * b] = (sy - fit[2 * b + 1] * sx) / m;
         }
-        /* per slot: the CTA whose inputs came last, when it started the
-         * phase, and whether it was the one that ended the previous phase last */
-        double *tst = (double *)calloc((size_t)tr->slots, sizeof(double));
-        int *bin = (int *)calloc((size_t)tr->slots * 2, sizeof(int)), *bend = bin ? bin + tr->slots : NULL;
-        for (int sl = 0; sl < tr->slots && tst && bin; sl++) {
+        for (int sl = 0; sl < tr->slots; sl++) {
             tend[sl] = tin[sl] = -1e300;
             for (int b = 0; b < tr->G; b++) {
                 const unsigned long long *e = events(tr, b, sl), c0 = events(tr, b, 0)[0];
-                const double te = fit[2 * b] + fit[2 * b + 1] * (double)(e[3] - c0);
-                const double ti = fit[2 * b] + fit[2 * b + 1] * (double)(inputs_event(tr, sl, e) - c0);
+#define NS_AT(cycles) (fit[2 * b] + fit[2 * b + 1] * (double)((cycles) - c0)) /* CTA b's clock on the global time line */
+                const double te = NS_AT(e[3]), ti = NS_AT(inputs_event(tr, sl, e));
                 if (te > tend[sl]) tend[sl] = te, bend[sl] = b;
-                if (ti > tin[sl]) tin[sl] = ti, bin[sl] = b, tst[sl] = fit[2 * b] + fit[2 * b + 1] * (double)(e[0] - c0);
+                if (ti > tin[sl]) tin[sl] = ti, bin[sl] = b, tst[sl] = NS_AT(e[0]);
+#undef NS_AT
             }
         }
         double add[KINDS] = {0}, inl[KINDS] = {0}, late[KINDS] = {0};
         int na[KINDS] = {0}, same[KINDS] = {0};
-        for (int sl = 1; sl < tr->slots && tst && bin; sl++) {
+        for (int sl = 1; sl < tr->slots; sl++) {
             const int kind = kind_of(tr, sl);
             add[kind] += (tend[sl] - tend[sl - 1]) * 1e-3;
             inl[kind] += (tin[sl] - tend[sl - 1]) * 1e-3;
@@ -168,11 +169,9 @@ static void critical_path(const trace *tr) {
         for (int k = 0; k < KINDS; k++)
             if (na[k]) fprintf(stderr, " %s %.2f (%d/%d);", kind_names[k], late[k] / na[k], same[k], na[k]);
         fprintf(stderr, "\n");
-        free(tst);
-        free(bin);
     }
     free(fit);
-    free(tend);
+    free(bin);
 }
 
 /* Attention items (CTAs that ran one): the queries waited for and rotated,
