@@ -34,6 +34,8 @@
 
 #define REC_COLS_PER_WARP ((MD_DEC_REC_COLS + NCW - 1) / NCW) /* warp w owns columns w, w + NCW, ... of an item */
 #define MD_REC_SSQ 32 /* c.red[32, 32 + MD_DEC_REC_COLS): a recurrence item's o^2 per column */
+#define MD_ARGMAX 64  /* c.red[64, 64 + 2 NCW]: md_argmax_finish's scratch (c.red[0, NCW) holds the final norm's
+                         sums of squares until the LM head's last epilogue, which no barrier follows) */
 
 /* ================================================================ producer */
 
@@ -155,6 +157,8 @@ typedef struct md_consumer {
     __nv_bfloat16 *xb;     /* the current phase's input split for the tensor cores: high halves, then (xb_stride on) low */
     int xb_stride;
     bool pre_ok;           /* the current IN slice fits in pre */
+    bool normed;           /* the current phase's input was normed and split by md_norm_split: its rows
+                              are scaled by the norm's 1 / rms in the epilogues (md_res_flush) */
     long long t_chunks;    /* trace: clock64 when this thread finished its chunks of the current phase */
     long long t_synced, t_epi; /* trace: ... when every warp had, and when the epilogues were done */
     long long t_split;     /* trace: ... when the phase input was split for the tensor cores */
@@ -224,16 +228,22 @@ __device__ __forceinline__ void md_res_flush(const md_decode_params &p, md_consu
     asm volatile("cp.async.wait_all;" ::: "memory"); /* md_in_prefetch's copies (this thread's), visible to all after the barrier */
     md_consumer_sync(); /* every warp's partials are in c.res, and every warp is done with c.xb */
     if (p.trace) c.t_synced = clock64();
+    float sc = 1.0f; /* a normed input: the norm's scale, from its per-warp sums of squares (md_norm_split) */
+    if (c.normed) {
+        float ss = 0.0f;
+        for (int i = 0; i < NCW; i++) ss += c.red[i];
+        sc = rsqrtf(ss / (float)p.d.H + p.d.eps);
+    }
     if (unit == 1) {
-        for (int i = c.tid; i < b.n; i += NCT) epi(b.first + i, md_res_take(c, i), 0.0f);
+        for (int i = c.tid; i < b.n; i += NCT) epi(b.first + i, md_res_take(c, i) * sc, 0.0f);
     } else {
         for (int i = c.tid; i < b.n / 2; i += NCT) {
-            const float gate = md_res_take(c, 2 * i), up = md_res_take(c, 2 * i + 1);
+            const float gate = md_res_take(c, 2 * i) * sc, up = md_res_take(c, 2 * i + 1) * sc;
             epi((b.first >> 1) + i, gate, up);
         }
     }
     /* c.res is refilled next. After a phase's last batch the next phase's
-     * first barrier (md_split_input, md_norm_to_vec, ...) comes before any
+     * first barrier (md_split_input, md_norm_split, ...) comes before any
      * write to c.res, and no epilogue leaves shared state for another thread
      * (residual rows and conv windows stay with the thread that owns the
      * row), so the phase ends without waiting here for its stores. */
@@ -356,7 +366,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
     const int sc = md_seg_cols(s.cols, p.stage_bytes), nseg = (s.cols + sc - 1) / sc;
     const int n_tiles = (rows.end - rows.begin + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS;
     constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
-    md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols);
+    if (!c.normed) md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols); /* (md_norm_split did it) */
     if (p.trace) c.t_split = clock64();
     for (int tb = 0; tb < n_tiles; tb += TB) {
         const int te = tb + TB < n_tiles ? tb + TB : n_tiles;
@@ -373,17 +383,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
     }
     if (n_tiles == 0) md_consumer_sync(); /* no flush ran: every warp is still done with c.vec and c.xb */
     c.kq += (unsigned)(n_tiles * nseg);
-}
-
-/* Sum over all consumer threads (uses red[0..NCW]); every thread gets it. */
-__device__ __forceinline__ float md_consumer_sum(md_consumer &c, float v) {
-    v = md_warp_sum(v);
-    if (c.lane == 0) c.red[c.w] = v;
-    md_consumer_sync();
-    float s = 0.0f;
-    for (int i = 0; i < NCW; i++) s += c.red[i];
-    md_consumer_sync();
-    return s;
+    c.normed = false;
 }
 
 /* The tag of (this step, layer, phase); the argmax is layer n_layers, phase 0. */
@@ -392,36 +392,59 @@ __device__ __forceinline__ unsigned md_tag(const md_decode_params &p, unsigned s
     return (unsigned)((p.epoch0 + step + 1) * slots + (unsigned long long)(layer * MD_PHASES_PER_LAYER + phase) + 1);
 }
 
-#define NORM_REG 4 /* norm weights a consumer thread holds in registers (H <= NORM_REG * NCT read none later) */
+#define NORM_PAIRS 3 /* pairs of norm weights a consumer thread holds in registers (H <= 2 * NORM_PAIRS * NCT read none later) */
 
-/* vec = zero-centred RMSNorm of the tagged vector x (or of the bf16 embedding
- * row xb). The weights are read before the wait, so the loads after the
- * inputs arrive are all from shared memory. */
-__device__ void md_norm_to_vec(const md_decode_params &p, md_consumer &c, const unsigned long long *x, unsigned tag,
-                               const __nv_bfloat16 *xb, const float *w, int layer, int phase) {
-    const int n = p.d.H;
-    float wr[NORM_REG];
+/* The zero-centred RMSNorm of the tagged vector x (or of the bf16 embedding
+ * row xe), as the next phase's split input: each thread takes the word pairs
+ * md_ll_read gave it (pairs tid, tid + NCT, ...), multiplies them by 1 + w,
+ * splits them into c.xb (md_split_input's layout) and adds their squares to
+ * its warp's sum in c.red[w]; the 1 / rms scale is applied to the rows'
+ * dot products in the epilogues (md_res_flush: the norm is linear in its
+ * scale). One barrier after the inputs arrive, where a norm, a scale pass and
+ * a split took five. The weights are read before the wait. */
+__device__ void md_norm_split(const md_decode_params &p, md_consumer &c, const unsigned long long *x, unsigned tag,
+                              const __nv_bfloat16 *xe, const float *w, int layer, int phase) {
+    const int np = p.d.H / 2; /* H is a multiple of 32 (md_decode_init) */
+    float2 wr[NORM_PAIRS];
 #pragma unroll
-    for (int k = 0; k < NORM_REG; k++) {
-        const int i = c.tid + k * NCT;
-        wr[k] = i < n ? 1.0f + w[i] : 0.0f;
+    for (int k = 0; k < NORM_PAIRS; k++) {
+        const int j = c.tid + k * NCT;
+        wr[k] = j < np ? make_float2(1.0f + w[2 * j], 1.0f + w[2 * j + 1]) : make_float2(0.0f, 0.0f);
     }
-    if (xb) {
-        for (int i = c.tid; i < n; i += NCT) c.vec[i] = __bfloat162float(xb[i]);
+    if (xe) {
+        for (int j = c.tid; j < np; j += NCT) {
+            c.vec[2 * j] = __bfloat162float(xe[2 * j]);
+            c.vec[2 * j + 1] = __bfloat162float(xe[2 * j + 1]);
+        }
     } else {
-        md_ll_read(x, n, tag, c.vec, c.tid, NCT, p, layer, phase);
-        md_consumer_sync(); /* md_ll_read's threads own pairs, the loops below single words */
+        md_ll_read(x, 2 * np, tag, c.vec, c.tid, NCT, p, layer, phase);
+        if ((uintptr_t)x & 15) md_consumer_sync(); /* md_ll_read went word by word: the pairs below are not all this thread's */
     }
     float ss = 0.0f;
-    for (int i = c.tid; i < n; i += NCT) ss += c.vec[i] * c.vec[i];
-    const float inv = rsqrtf(md_consumer_sum(c, ss) / (float)n + p.d.eps);
+    for (int j = c.tid, k = 0; j < np; j += NCT, k++) {
+        const float x0 = c.vec[2 * j], x1 = c.vec[2 * j + 1];
+        ss += x0 * x0 + x1 * x1;
+        float2 wk;
+        if (k < NORM_PAIRS) {
 #pragma unroll
-    for (int k = 0; k < NORM_REG; k++) {
-        const int i = c.tid + k * NCT;
-        if (i < n) c.vec[i] = c.vec[i] * inv * wr[k];
+            for (int u = 0; u < NORM_PAIRS; u++)
+                if (u == k) wk = wr[u];
+        } else {
+            wk = make_float2(1.0f + w[2 * j], 1.0f + w[2 * j + 1]);
+        }
+        const float y0 = x0 * wk.x, y1 = x1 * wk.y;
+        const __nv_bfloat162 hi = __floats2bfloat162_rn(y0, y1);
+        const float2 hf = __bfloat1622float2(hi);
+        const float r0 = y0 - hf.x, r1 = y1 - hf.y;
+        const int at = md_xb_pos(2 * j); /* even: the pair is adjacent */
+        *reinterpret_cast<__nv_bfloat162 *>(c.xb + at) = hi;
+        *reinterpret_cast<__nv_bfloat162 *>(c.xb + c.xb_stride + at) =
+            __floats2bfloat162_rn(isfinite(r0) ? r0 : 0.0f, isfinite(r1) ? r1 : 0.0f);
     }
-    for (int i = c.tid + NORM_REG * NCT; i < n; i += NCT) c.vec[i] = c.vec[i] * inv * (1.0f + w[i]);
-    md_consumer_sync();
+    ss = md_warp_sum(ss);
+    if (c.lane == 0) c.red[c.w] = ss;
+    md_consumer_sync(); /* c.xb and the sums of squares */
+    c.normed = true;
 }
 
 /* Debug trace (MEGADELTA_TRACE): clock64 at the phase's start, once its
@@ -933,14 +956,14 @@ __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, floa
         const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
         md_better(bv, bi, ov, oi);
     }
-    float *rv = c.red;
-    int *ri = reinterpret_cast<int *>(c.red + NCW);
+    float *rv = c.red + MD_ARGMAX;
+    int *ri = reinterpret_cast<int *>(c.red + MD_ARGMAX + NCW);
     if (c.lane == 0) {
         rv[c.w] = bv;
         ri[c.w] = bi;
     }
     md_consumer_sync();
-    int *s_last = reinterpret_cast<int *>(c.red + 2 * NCW);
+    int *s_last = reinterpret_cast<int *>(c.red + MD_ARGMAX + 2 * NCW);
     if (c.tid == 0) {
         float v = -FLT_MAX;
         int idx = INT_MAX;
@@ -1013,7 +1036,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 0);
         md_phase_stream(p, layer, MD_PH_MIX_IN, &s);
         if (!L->full && layer == 0) md_in_prefetch(p, c, L, s); /* later layers': md_next_layer_prefetch */
-        md_norm_to_vec(p, c, p.h, md_tag(p, step, layer - 1, MD_PH_DOWN), layer == 0 ? erow : NULL, L->attn_norm, layer,
+        md_norm_split(p, c, p.h, md_tag(p, step, layer - 1, MD_PH_DOWN), layer == 0 ? erow : NULL, L->attn_norm, layer,
                        MD_PH_MIX_IN);
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 1);
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 2);
@@ -1053,7 +1076,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         if (md_is_stop(p, layer, MD_PH_MIX_OUT)) return;
         /* MLP gate/up */
         md_trace(p, c, step, layer, MD_PH_GU, 0);
-        md_norm_to_vec(p, c, p.h, t_out, NULL, L->mlp_norm, layer, MD_PH_GU);
+        md_norm_split(p, c, p.h, t_out, NULL, L->mlp_norm, layer, MD_PH_GU);
         md_trace(p, c, step, layer, MD_PH_GU, 1);
         md_trace(p, c, step, layer, MD_PH_GU, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_GU);
@@ -1078,7 +1101,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
     }
     /* final norm, LM head, argmax */
     md_trace(p, c, step, d.n_layers, 0, 0);
-    md_norm_to_vec(p, c, p.h, md_tag(p, step, d.n_layers - 1, MD_PH_DOWN), NULL, p.final_norm, d.n_layers, 0);
+    md_norm_split(p, c, p.h, md_tag(p, step, d.n_layers - 1, MD_PH_DOWN), NULL, p.final_norm, d.n_layers, 0);
     md_trace(p, c, step, d.n_layers, 0, 1);
     md_trace(p, c, step, d.n_layers, 0, 2);
     md_stream s;
@@ -1137,6 +1160,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     c.xb_stride = p.xb_stride;
     c.h_own = h_own;
     c.pre_ok = false;
+    c.normed = false;
     c.t_chunks = c.t_synced = c.t_epi = c.t_split = 0;
     c.w = warp - 1;
     c.lane = lane;
