@@ -3,12 +3,20 @@
 # benchmark, print a short table last. MODE: quick (tiny model only), full
 # (default: + 0.8B tests, sanitizers), bench (build + bench only), decode
 # (tiny decode tests + a traced tg128: where each phase's time goes).
-# Logs go to $OUT (or ./gpu-check-out) when set.
+# Logs go to ./gpu-check-out; when $OUT is set (the device tool, which returns
+# at most 8 files), $OUT gets bench.txt and all logs as one logs.tar.gz.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-full}
-out=${OUT:-$PWD/gpu-check-out}
-mkdir -p "$out"
+out=$PWD/gpu-check-out
+rm -rf "$out"; mkdir -p "$out"
+ship_logs() {
+  [ -n "${OUT:-}" ] || return 0
+  tar -czf "$OUT/logs.tar.gz" -C "$out" . 2>/dev/null
+  cp "$out/bench.txt" "$OUT/" 2>/dev/null
+  return 0
+}
+trap ship_logs EXIT
 . scripts/gpu-env.sh
 declare -a rows
 row() { rows+=("$(printf '| %-34s | %-60s |' "$1" "$2")"); }
@@ -77,8 +85,6 @@ if [ "$mode" = full ]; then
     row "compute-sanitizer $tool (sampler)" "rc=$rc $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-sampler-$tool.log" | tail -1)"
     [ $rc -ne 0 ] && sanitizer_excerpt "$out/sanitizer-sampler-$tool.log"
   done
-  # the logs in one file (a caller that fetches only a few files still gets them all)
-  tar -czf "$out/logs.tar.gz" -C "$out" $(cd "$out" && ls *.log 2>/dev/null) 2>/dev/null
 fi
 build-gpu/megadelta bench -p 512,4096 -n 128 -r 5 > "$out/bench.txt" 2> "$out/bench.err"
 row bench "rc=$?"
