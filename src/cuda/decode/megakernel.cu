@@ -159,6 +159,7 @@ typedef struct md_consumer {
     bool pre_ok;           /* the current IN slice fits in pre */
     bool normed;           /* the current phase's input was normed and split by md_norm_split: its rows
                               are scaled by the norm's 1 / rms in the epilogues (md_res_flush) */
+    bool presplit;         /* the current phase's input is in c.xb already (md_norm_split, md_split_own) */
     long long t_chunks;    /* trace: clock64 when this thread finished its chunks of the current phase */
     long long t_synced, t_epi; /* trace: ... when every warp had, and when the epilogues were done */
     long long t_split;     /* trace: ... when the phase input was split for the tensor cores */
@@ -166,15 +167,6 @@ typedef struct md_consumer {
     unsigned kq;           /* ring chunks of earlier phases (the producer fills chunk q into slot q % n_stages) */
     int own_begin;         /* first residual row this CTA owns */
 } md_consumer;
-
-/* Chunk q (this CTA's q-th since the launch) goes to ring slot q % n_stages,
- * and each slot belongs to one consumer warp: a slot's uses are then
- * consumed in order by one warp, so its full barrier's parity never aliases
- * (a warp waiting two laps ahead of a slot's fills would take the older
- * phase's parity for done). */
-__device__ __forceinline__ int md_slot_owner(unsigned slot) {
-    return (int)(slot % NCW);
-}
 
 /* d += A B for one m16n8k16 tile: A = 16 weight rows x 16 columns (bf16
  * fragments from ldmatrix), B = 16 columns x 8 (the input's high and low
@@ -265,34 +257,68 @@ __device__ __forceinline__ void md_split_input(const float *vec, __nv_bfloat16 *
     md_consumer_sync();
 }
 
-/* Partial dot products of one chunk (16 rows by w columns at stride bytes,
- * the input's columns from c0) by one warp, four independent accumulators;
- * lanes with t == 0 add rows g and g + 8 (those below nr) to dst. */
+/* Splits the pair (x0, x1) of columns (i, i + 1), i even, into c.xb. */
+__device__ __forceinline__ void md_split_pair(md_consumer &c, int i, float x0, float x1) {
+    const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
+    const float2 hf = __bfloat1622float2(hi);
+    const float r0 = x0 - hf.x, r1 = x1 - hf.y;
+    const int at = md_xb_pos(i); /* even: the pair is adjacent */
+    *reinterpret_cast<__nv_bfloat162 *>(c.xb + at) = hi;
+    *reinterpret_cast<__nv_bfloat162 *>(c.xb + c.xb_stride + at) =
+        __floats2bfloat162_rn(isfinite(r0) ? r0 : 0.0f, isfinite(r1) ? r1 : 0.0f);
+}
+
+/* The phase input just read by md_ll_read(src, n, ..., c.vec, c.tid, NCT)
+ * into c.xb, each thread splitting the word pairs it read itself (when src
+ * is 16-byte aligned md_ll_read hands out pairs tid, tid + NCT, ... and the
+ * odd last word to thread 0), so one barrier follows the read instead of
+ * two around a separate pass (md_split_input). */
+__device__ void md_split_own(md_consumer &c, const unsigned long long *src, int n) {
+    if ((uintptr_t)src & 15) { /* md_ll_read went word by word */
+        md_consumer_sync();
+        md_split_input(c.vec, c.xb, c.xb_stride, c.tid, n);
+    } else {
+        for (int j = c.tid; j < n / 2; j += NCT) md_split_pair(c, 2 * j, c.vec[2 * j], c.vec[2 * j + 1]);
+        if ((n & 1) && c.tid == 0) md_split_pair(c, n - 1, c.vec[n - 1], 0.0f); /* (writes one column past n: zero) */
+        md_consumer_sync();
+    }
+    c.presplit = true;
+}
+
+/* This warp's partial dot products of one chunk (16 rows by w columns at
+ * stride bytes, the input's columns from c0): the chunk's 32-column blocks
+ * are dealt round-robin to the consumer warps, this one taking blocks b0,
+ * b0 + NCW, ..., two at a time on four independent accumulators; lanes with
+ * t == 0 add rows g and g + 8 (those below nr) to dst. (A form for chunks
+ * of at most 8 rows taking 32 columns per mma, rows 8-15 of the A tile being
+ * the same rows' next 16 columns, measured 0.7% slower: 7.5 KB more code.) */
 __device__ __forceinline__ void md_chunk_dots(const uint8_t *buf, int stride, int w, int c0, int nr, float *dst, const __nv_bfloat16 *xb,
-                                              int xb_stride, int lane) {
+                                              int xb_stride, int lane, int b0) {
     const int g = lane >> 2, t = lane & 3;
-    const uint32_t abase = md_smem_addr(buf) + (uint32_t)((lane & 15) * stride + (lane >> 4) * 16);
     const uint4 *xr = reinterpret_cast<const uint4 *>(xb + (g & 1) * xb_stride + c0) + t;
     float acc[4][4] = {};
-    const int steps = w >> 5;
-    int st = 0;
-#pragma unroll 2
-    for (; st + 2 <= steps; st += 2) {
+    const int nb = w >> 5;
+    const uint4 z = make_uint4(0u, 0u, 0u, 0u);
+    int b = b0;
+    const uint32_t abase = md_smem_addr(buf) + (uint32_t)((lane & 15) * stride + (lane >> 4) * 16);
+#pragma unroll 1
+    for (; b + NCW < nb; b += 2 * NCW) {
         uint32_t a[4][4];
-#pragma unroll
-        for (int u = 0; u < 4; u++) md_ldmatrix4(a[u], abase + (uint32_t)(st * 64 + u * 32));
-        const uint4 z = make_uint4(0u, 0u, 0u, 0u);
-        const uint4 x0 = g < 2 ? xr[st * 4] : z, x1 = g < 2 ? xr[st * 4 + 4] : z;
+        md_ldmatrix4(a[0], abase + (uint32_t)(b * 64));
+        md_ldmatrix4(a[1], abase + (uint32_t)(b * 64 + 32));
+        md_ldmatrix4(a[2], abase + (uint32_t)((b + NCW) * 64));
+        md_ldmatrix4(a[3], abase + (uint32_t)((b + NCW) * 64 + 32));
+        const uint4 x0 = g < 2 ? xr[b * 4] : z, x1 = g < 2 ? xr[(b + NCW) * 4] : z;
         md_mma_bf16(acc[0], a[0], x0.x, x0.y);
         md_mma_bf16(acc[1], a[1], x0.z, x0.w);
         md_mma_bf16(acc[2], a[2], x1.x, x1.y);
         md_mma_bf16(acc[3], a[3], x1.z, x1.w);
     }
-    if (st < steps) {
+    if (b < nb) {
         uint32_t a[2][4];
-        md_ldmatrix4(a[0], abase + (uint32_t)(st * 64));
-        md_ldmatrix4(a[1], abase + (uint32_t)(st * 64 + 32));
-        const uint4 x0 = g < 2 ? xr[st * 4] : make_uint4(0u, 0u, 0u, 0u);
+        md_ldmatrix4(a[0], abase + (uint32_t)(b * 64));
+        md_ldmatrix4(a[1], abase + (uint32_t)(b * 64 + 32));
+        const uint4 x0 = g < 2 ? xr[b * 4] : z;
         md_mma_bf16(acc[0], a[0], x0.x, x0.y);
         md_mma_bf16(acc[1], a[1], x0.z, x0.w);
     }
@@ -316,10 +342,14 @@ __device__ __forceinline__ unsigned long long *md_trace_mma_word(float *red) {
     return reinterpret_cast<unsigned long long *>(red + RED_FLOATS - 6);
 }
 
-/* This warp's chunks of tiles [tb, te) of a phase whose rows are [r_begin,
- * r_end) and whose columns come in nseg segments of sc (md_seg_cols): waits
- * for each, adds its partial dot products to this warp's row of c.res,
- * frees it. Returns the cycles waited and adds the cycles multiplied to
+/* The chunks of tiles [tb, te) of a phase whose rows are [r_begin, r_end)
+ * and whose columns come in nseg segments of sc (md_seg_cols), as seen by
+ * one consumer warp: waits for each, adds its share of the partial dot
+ * products (md_chunk_dots) to this warp's row of c.res, frees it. Chunk q
+ * (this CTA's q-th since the launch) is in ring slot q % n_stages, and
+ * every warp consumes every chunk in order, so no warp can wait two laps
+ * ahead of a slot's fills (which would alias its full barrier's parity):
+ * the slot's next fill needs this warp's release of the current one. Returns the cycles waited and adds the cycles multiplied to
  * *mma (MEGADELTA_TRACE). (Measured: a shared __noinline__ copy, to keep it
  * in the instruction cache, was slower: 904 vs 987 tok/s.) */
 __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, const md_consumer &c, int r_begin, int r_end, int cols,
@@ -328,23 +358,35 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, co
     const unsigned S = (unsigned)p.n_stages;
     float *res = c.res + c.w * MD_DEC_RES_ROWS;
     long long stall = 0;
+    /* the chunk's slot, its fill's parity, tile, segment and this warp's
+     * first block, stepped along (divisions by run-time values cost ~20
+     * instructions each, and every warp walks every chunk) */
+    const unsigned q0 = c.kq + (unsigned)(tb * nseg);
+    unsigned slot = q0 % S, par = (q0 / S) & 1u;
+    int b0 = (int)((q0 + (unsigned)c.w) % NCW);
+    int seg = 0, r = r_begin + tb * MD_DEC_TILE_ROWS;
+    float *dst = res;
     for (int k = tb * nseg; k < te * nseg; k++) {
-        const unsigned q = c.kq + (unsigned)k, slot = q % S;
-        if (md_slot_owner(slot) != c.w) continue;
-        const int tile = k / nseg, seg = k - tile * nseg;
-        const int r = r_begin + tile * MD_DEC_TILE_ROWS;
         const int nr = r_end - r < MD_DEC_TILE_ROWS ? r_end - r : MD_DEC_TILE_ROWS;
         const int c0 = seg * sc, wd = cols - c0 < sc ? cols - c0 : sc;
         const long long t0 = p.trace ? clock64() : 0;
-        md_mbar_wait(&c.full[slot], (q / S) & 1u, p, 3, layer, phase);
+        md_mbar_wait(&c.full[slot], par, p, 3, layer, phase);
         if (p.trace) stall += clock64() - t0;
         const long long t1 = p.trace ? clock64() : 0;
         if (p.probe != 2)
-            md_chunk_dots(c.ring + (size_t)slot * p.stage_bytes, stride, wd, c0, nr, res + (tile - tb) * MD_DEC_TILE_ROWS, c.xb,
-                          c.xb_stride, c.lane);
+            md_chunk_dots(c.ring + (size_t)slot * p.stage_bytes, stride, wd, c0, nr, dst, c.xb, c.xb_stride, c.lane, b0);
         if (p.trace) *mma += clock64() - t1;
-        __syncwarp();
-        md_mbar_arrive(&c.empty[slot]); /* every lane, once its own reads are done (the empty barriers count 32) */
+        md_mbar_arrive(&c.empty[slot]); /* every lane of every consumer warp, once its own reads are done (count NCT) */
+        if (++slot == S) {
+            slot = 0;
+            par ^= 1u;
+        }
+        b0 = b0 + 1 == NCW ? 0 : b0 + 1;
+        if (++seg == nseg) {
+            seg = 0;
+            r += MD_DEC_TILE_ROWS;
+            dst += MD_DEC_TILE_ROWS;
+        }
     }
     return stall;
 }
@@ -352,11 +394,10 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, co
 /* Consumes this CTA's chunks of a streamed phase: the rows' dot products
  * with the phase input (c.vec, split into c.xb here) on the tensor cores,
  * then epi(row, value) for plain phases, epi(unit, gate, up) for gate/up
- * pairs (md_res_flush). Chunk k of the phase (tile k / nseg, segment
- * k % nseg) belongs to the warp that owns its ring slot (md_slot_owner),
- * which alone waits for it, multiplies it and frees it: a warp's per-chunk
- * overhead is paid once per 16 x 1024 tile, and the warps' chunks are in
- * flight side by side. Ends with a consumer barrier (the flush): the next
+ * pairs (md_res_flush). Chunk k of the phase is tile k / nseg, segment
+ * k % nseg; every warp multiplies its share of each (its 32-column blocks,
+ * md_chunk_dots), so a chunk is done in a seventh of the time one warp took
+ * and the four SM sub-partitions share the work evenly. Ends with a consumer barrier (the flush): the next
  * phase overwrites c.vec and c.xb. Thread 0 adds the cycles it waited for
  * chunks to the trace (the maximum over warps, md_trace_stall_word). */
 template <typename Epi>
@@ -366,7 +407,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
     const int sc = md_seg_cols(s.cols, p.stage_bytes), nseg = (s.cols + sc - 1) / sc;
     const int n_tiles = (rows.end - rows.begin + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS;
     constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
-    if (!c.normed) md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols); /* (md_norm_split did it) */
+    if (!c.presplit) md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols);
     if (p.trace) c.t_split = clock64();
     for (int tb = 0; tb < n_tiles; tb += TB) {
         const int te = tb + TB < n_tiles ? tb + TB : n_tiles;
@@ -383,7 +424,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
     }
     if (n_tiles == 0) md_consumer_sync(); /* no flush ran: every warp is still done with c.vec and c.xb */
     c.kq += (unsigned)(n_tiles * nseg);
-    c.normed = false;
+    c.normed = c.presplit = false;
 }
 
 /* The tag of (this step, layer, phase); the argmax is layer n_layers, phase 0. */
@@ -432,19 +473,12 @@ __device__ void md_norm_split(const md_decode_params &p, md_consumer &c, const u
         } else {
             wk = make_float2(1.0f + w[2 * j], 1.0f + w[2 * j + 1]);
         }
-        const float y0 = x0 * wk.x, y1 = x1 * wk.y;
-        const __nv_bfloat162 hi = __floats2bfloat162_rn(y0, y1);
-        const float2 hf = __bfloat1622float2(hi);
-        const float r0 = y0 - hf.x, r1 = y1 - hf.y;
-        const int at = md_xb_pos(2 * j); /* even: the pair is adjacent */
-        *reinterpret_cast<__nv_bfloat162 *>(c.xb + at) = hi;
-        *reinterpret_cast<__nv_bfloat162 *>(c.xb + c.xb_stride + at) =
-            __floats2bfloat162_rn(isfinite(r0) ? r0 : 0.0f, isfinite(r1) ? r1 : 0.0f);
+        md_split_pair(c, 2 * j, x0 * wk.x, x1 * wk.y);
     }
     ss = md_warp_sum(ss);
     if (c.lane == 0) c.red[c.w] = ss;
     md_consumer_sync(); /* c.xb and the sums of squares */
-    c.normed = true;
+    c.normed = c.presplit = true;
 }
 
 /* Debug trace (MEGADELTA_TRACE): clock64 at the phase's start, once its
@@ -676,24 +710,32 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
     }
 }
 
-/* vec = the gated RMSNorm of the recurrence output, o / rms(o) * w * silu(z)
- * per value head: the recurrence items published o w silu(z) per column and
- * the sum of o^2 over their columns (core[Vd + item]); both are read in one
- * round, and only the per-head scale is left to apply. */
-__device__ void md_gated_norm_to_vec(const md_decode_params &p, md_consumer &c, unsigned tag_rec, int layer) {
+/* The gated RMSNorm of the recurrence output, o / rms(o) * w * silu(z) per
+ * value head, as the out-projection's split input: the recurrence items
+ * published o w silu(z) per column and the sum of o^2 over their columns
+ * (core[Vd + item]); both are read in one round, and after one barrier (the
+ * sums) each thread scales and splits the pairs it read itself (as
+ * md_split_own), so two barriers in all. */
+__device__ void md_gated_norm_split(const md_decode_params &p, md_consumer &c, unsigned tag_rec, int layer) {
     const md_cuda_dims &d = p.d;
     const int n_slices = d.dv / MD_DEC_REC_COLS, items = d.Hv * n_slices;
-    float *g = c.vec, *ssq = c.vec + d.Vd, *inv = c.vec + d.Vd + items;
+    const float *g = c.vec, *ssq = c.vec + d.Vd;
     md_ll_read(p.core, d.Vd + items, tag_rec, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
-    md_consumer_sync();
-    for (int h = c.tid; h < d.Hv; h += NCT) {
-        float ss = 0.0f;
-        for (int k = 0; k < n_slices; k++) ss += ssq[h * n_slices + k];
-        inv[h] = rsqrtf(ss / (float)d.dv + d.eps);
+    md_consumer_sync(); /* the sums of squares (and, word by word, any value) */
+    int hp = -1; /* the head of the previous pair, and its scale */
+    float inv = 0.0f;
+    for (int j = c.tid; j < d.Vd / 2; j += NCT) { /* dv is even: a pair never straddles two heads */
+        const int h = 2 * j / d.dv;
+        if (h != hp) {
+            float ss = 0.0f;
+            for (int k = 0; k < n_slices; k++) ss += ssq[h * n_slices + k];
+            inv = rsqrtf(ss / (float)d.dv + d.eps);
+            hp = h;
+        }
+        md_split_pair(c, 2 * j, g[2 * j] * inv, g[2 * j + 1] * inv);
     }
     md_consumer_sync();
-    for (int i = c.tid; i < d.Vd; i += NCT) g[i] *= inv[i / d.dv];
-    md_consumer_sync();
+    c.presplit = true;
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -1063,9 +1105,9 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_prefetch_l1(L->mlp_norm, d.H * 4, c.tid); /* GU's norm weights, while this phase waits */
         if (L->full) {
             md_ll_read(p.core, d.qd, t_mix, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
-            md_consumer_sync();
+            md_split_own(c, p.core, d.qd);
         } else {
-            md_gated_norm_to_vec(p, c, t_mix, layer);
+            md_gated_norm_split(p, c, t_mix, layer);
         }
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 1);
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 2);
@@ -1090,7 +1132,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         if (layer + 1 < d.n_layers) md_next_layer_prefetch(p, c, layer + 1);
         else md_prefetch_l1(p.final_norm, d.H * 4, c.tid);
         md_ll_read(p.act, d.I, t_gu, c.vec, c.tid, NCT, p, layer, MD_PH_DOWN);
-        md_consumer_sync();
+        md_split_own(c, p.act, d.I);
         md_trace(p, c, step, layer, MD_PH_DOWN, 1);
         md_trace(p, c, step, layer, MD_PH_DOWN, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_DOWN);
@@ -1137,7 +1179,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     if (threadIdx.x == 0) {
         for (int s = 0; s < p.n_stages; s++) {
             md_mbar_init(&full[s], HOPPER ? 1 : 32);
-            md_mbar_init(&empty[s], 32); /* the lanes of the warp that consumed the chunk */
+            md_mbar_init(&empty[s], NCT); /* every consumer lane: each warp multiplies its share of every chunk */
         }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -1160,7 +1202,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     c.xb_stride = p.xb_stride;
     c.h_own = h_own;
     c.pre_ok = false;
-    c.normed = false;
+    c.normed = c.presplit = false;
     c.t_chunks = c.t_synced = c.t_epi = c.t_split = 0;
     c.w = warp - 1;
     c.lane = lane;
