@@ -82,6 +82,13 @@ md_status md_decode_init(md_session_t *s) {
     long grid_env = md_env_long("MEGADELTA_GRID", 0);
     if (grid_env > 0) dec->grid = grid_env < g->sm_count ? (int)grid_env : g->sm_count;
     const int G = dec->grid;
+    { /* md_div_grid is exact while every split count times G stays below 2^32 */
+        const long long units[5] = {d->vocab, d->n_in, d->n_qkv, d->I, d->H};
+        for (int i = 0; i < 5; i++)
+            if (units[i] * G >= (1LL << 32))
+                return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %lld rows over %d CTAs (the schedule needs rows x CTAs < 2^32)",
+                               units[i], G);
+    }
 
     /* shared memory: vector area (also the attention scratch: queries, scores,
      * stats, the appended key, the combine factors), then the ring */
@@ -177,6 +184,7 @@ md_status md_decode_init(md_session_t *s) {
     p->delay_seed = (unsigned)md_env_long("MEGADELTA_DELAY_SEED", 0);
     p->poll_ns = (int)md_env_long("MEGADELTA_POLL_NS", MD_DEC_POLL_NS);
     p->pace_ns = (int)md_env_long("MEGADELTA_PACE_NS", MD_DEC_PACE_NS);
+    p->grid_magic = ((1ULL << 32) + (unsigned long long)G - 1) / (unsigned long long)G;
     p->probe = (int)md_env_long("MEGADELTA_PROBE", 0);
     p->stop_layer = p->stop_phase = -1;
     if (md_env_long("MEGADELTA_TRACE", 0)) {

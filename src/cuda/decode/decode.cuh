@@ -75,6 +75,7 @@ typedef struct md_decode_params {
     long long watchdog_ns;             /* 0 = off */
     int poll_ns;                       /* sleep between polls of stale tagged words (0: none) */
     int pace_ns;                       /* the producer's least interval between a layer's ring chunks (0: none) */
+    unsigned long long grid_magic;     /* ceil(2^32 / grid) (md_div_grid) */
     int probe;                         /* timing probes, results wrong: 1 = ring filled from one L2-resident
                                           block (no HBM), 2 = rows skip their dot products */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */

@@ -91,7 +91,7 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk
         c.seg = 0;
         if (c.step >= p.n_steps) return false;
         if (md_phase_stream(p, c.layer, c.phase, &c.s)) {
-            c.rows = md_stream_rows(c.s, gridDim.x, blockIdx.x);
+            c.rows = md_stream_rows(p, c.s, blockIdx.x);
             c.sc = md_seg_cols(c.s.cols, p.stage_bytes);
             c.nseg = (c.s.cols + c.sc - 1) / c.sc;
             c.r = c.rows.begin;
@@ -164,7 +164,9 @@ typedef struct md_consumer {
     long long t_synced, t_epi; /* trace: ... when every warp had, and when the epilogues were done */
     long long t_split;     /* trace: ... when the phase input was split for the tensor cores */
     int w, lane, tid;      /* consumer warp, lane, consumer thread index */
-    unsigned kq;           /* ring chunks of earlier phases (the producer fills chunk q into slot q % n_stages) */
+    unsigned slot, par;    /* the ring slot of this CTA's next chunk, and the parity of its fill (the producer
+                              fills its q-th chunk since the launch into slot q % n_stages) */
+    int rot;               /* that chunk's q % NCW: which warp takes its first block (md_chunk_dots) */
     int own_begin;         /* first residual row this CTA owns */
 } md_consumer;
 
@@ -352,7 +354,7 @@ __device__ __forceinline__ unsigned long long *md_trace_mma_word(float *red) {
  * the slot's next fill needs this warp's release of the current one. Returns the cycles waited and adds the cycles multiplied to
  * *mma (MEGADELTA_TRACE). (Measured: a shared __noinline__ copy, to keep it
  * in the instruction cache, was slower: 904 vs 987 tok/s.) */
-__device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, const md_consumer &c, int r_begin, int r_end, int cols,
+__device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md_consumer &c, int r_begin, int r_end, int cols,
                                                 int sc, int nseg, int tb, int te, int layer, int phase, long long *mma) {
     const int stride = md_seg_stride(sc);
     const unsigned S = (unsigned)p.n_stages;
@@ -361,9 +363,8 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, co
     /* the chunk's slot, its fill's parity, tile, segment and this warp's
      * first block, stepped along (divisions by run-time values cost ~20
      * instructions each, and every warp walks every chunk) */
-    const unsigned q0 = c.kq + (unsigned)(tb * nseg);
-    unsigned slot = q0 % S, par = (q0 / S) & 1u;
-    int b0 = (int)((q0 + (unsigned)c.w) % NCW);
+    unsigned slot = c.slot, par = c.par;
+    int rot = c.rot, b0 = rot + c.w < NCW ? rot + c.w : rot + c.w - NCW;
     int seg = 0, r = r_begin + tb * MD_DEC_TILE_ROWS;
     float *dst = res;
     for (int k = tb * nseg; k < te * nseg; k++) {
@@ -382,12 +383,16 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, co
             par ^= 1u;
         }
         b0 = b0 + 1 == NCW ? 0 : b0 + 1;
+        rot = rot + 1 == NCW ? 0 : rot + 1;
         if (++seg == nseg) {
             seg = 0;
             r += MD_DEC_TILE_ROWS;
             dst += MD_DEC_TILE_ROWS;
         }
     }
+    c.slot = slot;
+    c.par = par;
+    c.rot = rot;
     return stall;
 }
 
@@ -403,7 +408,7 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, co
 template <typename Epi>
 __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer, int phase,
                                                 Epi epi) {
-    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
+    const md_range rows = md_stream_rows(p, s, blockIdx.x);
     const int sc = md_seg_cols(s.cols, p.stage_bytes), nseg = (s.cols + sc - 1) / sc;
     const int n_tiles = (rows.end - rows.begin + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS;
     constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
@@ -423,7 +428,6 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
         md_res_flush(p, c, s.unit, batch, te == n_tiles, epi);
     }
     if (n_tiles == 0) md_consumer_sync(); /* no flush ran: every warp is still done with c.vec and c.xb */
-    c.kq += (unsigned)(n_tiles * nseg);
     c.normed = c.presplit = false;
 }
 
@@ -544,7 +548,7 @@ __device__ __forceinline__ void md_maybe_delay(const md_decode_params &p, md_con
  * K-1 window values, then K taps. */
 __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
     const md_cuda_dims &d = p.d;
-    const md_range rows = md_stream_rows(s, gridDim.x, blockIdx.x);
+    const md_range rows = md_stream_rows(p, s, blockIdx.x);
     const int end = rows.end < d.cd ? rows.end : d.cd;
     const int per = 2 * d.K - 1, n = end > rows.begin ? end - rows.begin : 0;
     c.pre_ok = n * per <= MD_DEC_PRE_FLOATS;
@@ -1065,7 +1069,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
     const int tok = __float_as_int(md_ll_wait(p.tok, tok_tag, md_ll_load(p.tok), p, 0, MD_PH_MIX_IN));
     const __nv_bfloat16 *erow = p.embed + (size_t)tok * d.H;
     {   /* this CTA's rows of the residual stream start as the embedding */
-        const md_range own = md_split(d.H, gridDim.x, blockIdx.x);
+        const md_range own = md_split_grid(p, d.H, blockIdx.x);
         for (int i = own.begin + c.tid; i < own.end; i += NCT) c.h_own[i - own.begin] = __bfloat162float(erow[i]);
     }
     for (int layer = 0; layer < d.n_layers; layer++) {
@@ -1083,7 +1087,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 1);
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_IN);
-        const int in_row0 = md_stream_rows(s, gridDim.x, blockIdx.x).begin;
+        const int in_row0 = md_stream_rows(p, s, blockIdx.x).begin;
         /* one instantiation for both kinds of layer, so the attention layers'
          * in-projection runs code the DeltaNet layers keep warm (its own copy
          * took ~2 us longer in its epilogues: cold instruction fetches) */
@@ -1207,8 +1211,9 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     c.w = warp - 1;
     c.lane = lane;
     c.tid = threadIdx.x - 32;
-    c.kq = 0;
-    c.own_begin = md_split(p.d.H, gridDim.x, blockIdx.x).begin;
+    c.slot = c.par = 0;
+    c.rot = 0;
+    c.own_begin = md_split_grid(p, p.d.H, blockIdx.x).begin;
     for (int step = 0; step < p.n_steps; step++) md_consumer_step(p, c, (unsigned)step);
 }
 

@@ -30,6 +30,23 @@ __host__ __device__ __forceinline__ md_range md_split(int units, int G, int c) {
     return r;
 }
 
+/* units / gridDim.x without a division instruction (~20 instructions each,
+ * and the schedule divides at every phase of every CTA and warp):
+ * floor(units * ceil(2^32 / G) / 2^32) is exact while units * G < 2^32,
+ * which md_decode_init checks. */
+__device__ __forceinline__ int md_div_grid(const md_decode_params &p, int units) {
+    return (int)(((unsigned long long)(unsigned)units * p.grid_magic) >> 32);
+}
+
+/* md_split(units, gridDim.x, c) (device side, by md_div_grid). */
+__device__ __forceinline__ md_range md_split_grid(const md_decode_params &p, int units, int c) {
+    const int base = md_div_grid(p, units), rem = units - base * (int)gridDim.x;
+    md_range r;
+    r.begin = c * base + (c < rem ? c : rem);
+    r.end = r.begin + base + (c < rem ? 1 : 0);
+    return r;
+}
+
 /* A streamed phase: its matrix, and the unit rows are grouped in (2 for the
  * interleaved gate/up pairs). */
 typedef struct md_stream {
@@ -76,10 +93,11 @@ __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int l
     }
 }
 
-/* This CTA's rows [begin, end) of a streamed phase. */
-__device__ __forceinline__ md_range md_stream_rows(const md_stream &s, int G, int cta) {
-    md_range u = md_split(s.rows / s.unit, G, cta);
-    md_range r = {u.begin * s.unit, u.end * s.unit};
+/* The rows [begin, end) of a streamed phase that CTA cta streams. */
+__device__ __forceinline__ md_range md_stream_rows(const md_decode_params &p, const md_stream &s, int cta) {
+    const int two = s.unit == 2; /* (unit is 1 or 2) */
+    const md_range u = md_split_grid(p, s.rows >> two, cta);
+    const md_range r = {u.begin << two, u.end << two};
     return r;
 }
 
