@@ -37,6 +37,19 @@
 #define MD_ARGMAX 64  /* c.red[64, 64 + 2 NCW]: md_argmax_finish's scratch (c.red[0, NCW) holds the final norm's
                          sums of squares until the LM head's last epilogue, which no barrier follows) */
 
+/* The logistic function and SiLU with __fdividef instead of common.cuh's
+ * IEEE division (its slow path is code at every call site, which the
+ * instruction cache has to hold; the approximate division is within 2 ulp
+ * like __expf). Limits: x -> -inf gives 0 (__fdividef by
+ * an infinite or huge denominator returns 0), x -> +inf gives 1. */
+__device__ __forceinline__ float md_fast_sigmoid(float x) {
+    return __fdividef(1.0f, 1.0f + __expf(-x));
+}
+
+__device__ __forceinline__ float md_fast_silu(float x) {
+    return x * md_fast_sigmoid(x);
+}
+
 /* ================================================================ producer */
 
 /* A cursor over this CTA's chunk sequence: every streamed phase of every
@@ -109,10 +122,10 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
     const uint64_t pol = md_policy_evict_first();
     const unsigned S = p.n_stages, ahead = S + (unsigned)p.prefetch_chunks;
     md_cursor fill = {0, 0, 0, -1, 0}, pre = {0, 0, 0, -1, 0};
-    unsigned k = 0, kp = 0;
+    unsigned k = 0, kp = 0, slot = 0, use = 0; /* chunk k goes to slot k % S, its use-th fill there */
     unsigned long long t_next = 0; /* MD_DEC_PACE_NS: the earliest time for the next chunk */
     md_chunk ch;
-    bool pre_more = true;
+    bool pre_more = p.prefetch_chunks > 0; /* (the second cursor only walks when it prefetches) */
     while (md_cursor_next(p, fill, &ch)) {
         while (pre_more && kp < k + ahead) {
             md_chunk pc;
@@ -124,7 +137,6 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
             }
             kp++;
         }
-        const unsigned slot = k % S, use = k / S;
         if (use > 0) md_mbar_wait(&empty[slot], (use - 1) & 1, p, 2, fill.layer, fill.phase);
         if (p.pace_ns && fill.layer < p.d.n_layers) { /* MD_DEC_PACE_NS */
             unsigned long long now = md_globaltimer();
@@ -142,6 +154,10 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
         if (HOPPER) md_ring_fill_rows_bulk(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, &full[slot], pol);
         else md_ring_fill_rows_lanes(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, &full[slot], pol, lane);
         k++;
+        if (++slot == S) {
+            slot = 0;
+            use++;
+        }
     }
 }
 
@@ -226,7 +242,7 @@ __device__ __forceinline__ void md_res_flush(const md_decode_params &p, md_consu
     if (c.normed) {
         float ss = 0.0f;
         for (int i = 0; i < NCW; i++) ss += c.red[i];
-        sc = rsqrtf(ss / (float)p.d.H + p.d.eps);
+        sc = rsqrtf(__fdividef(ss, (float)p.d.H) + p.d.eps);
     }
     if (unit == 1) {
         for (int i = c.tid; i < b.n; i += NCT) epi(b.first + i, md_res_take(c, i) * sc, 0.0f);
@@ -598,7 +614,7 @@ __device__ __forceinline__ float md_in_epilogue(const md_decode_params &p, const
     for (int j = 0; j < K - 1; j++) acc += wc[j] * win[j];
     for (int j = 0; j + 1 < K - 1; j++) dst[j] = win[j + 1]; /* ascending: in place is safe */
     if (K > 1) dst[K - 2] = u;
-    return acc / (1.0f + expf(-acc));
+    return md_fast_silu(acc);
 }
 
 /* The recurrence, split by value columns: item (head h, slice) owns columns
@@ -668,7 +684,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) v[cc] = xin[2 * MAX_DK_LANE + cc];
         const float qs = rsqrtf(md_warp_sum(sq) + 1e-6f) * rsqrtf((float)d.dk);
         const float ks = rsqrtf(md_warp_sum(sk) + 1e-6f);
-        const float beta = 1.0f / (1.0f + expf(-b));
+        const float beta = md_fast_sigmoid(b);
         const float x = a + dtb;
         const float decay = expf(-A * (x > 20.0f ? x : log1pf(expf(x))));
 #pragma unroll
@@ -700,7 +716,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
             o = md_warp_sum(o);
             if (c.lane == 0) { /* the gated norm but for its per-head scale: o w silu(z), and o^2 for that scale */
                 const float z = xin[2 * MAX_DK_LANE + REC_COLS_PER_WARP + cc];
-                md_ll_store(p.core + h * d.dv + j, o * L->gnorm[j] * (z / (1.0f + expf(-z))), tag_out);
+                md_ll_store(p.core + h * d.dv + j, o * L->gnorm[j] * md_fast_silu(z), tag_out);
                 c.red[MD_REC_SSQ + c.w + NCW * cc] = o * o;
             }
         }
@@ -733,7 +749,7 @@ __device__ void md_gated_norm_split(const md_decode_params &p, md_consumer &c, u
         if (h != hp) {
             float ss = 0.0f;
             for (int k = 0; k < n_slices; k++) ss += ssq[h * n_slices + k];
-            inv = rsqrtf(ss / (float)d.dv + d.eps);
+            inv = rsqrtf(__fdividef(ss, (float)d.dv) + d.eps);
             hp = h;
         }
         md_split_pair(c, 2 * j, g[2 * j] * inv, g[2 * j + 1] * inv);
@@ -751,7 +767,7 @@ __device__ void md_head_norm_rope(float *x, const float *w, const float *f, cons
     const int D = d.D, R = d.R;
     float ss = 0.0f;
     for (int i = lane; i < D; i += 32) ss += x[i] * x[i];
-    const float inv = rsqrtf(md_warp_sum(ss) / (float)D + d.eps);
+    const float inv = rsqrtf(__fdividef(md_warp_sum(ss), (float)D) + d.eps);
     for (int i = lane; i < D; i += 32) x[i] = x[i] * inv * (1.0f + w[i]);
     __syncwarp();
     for (int i = lane; i < R / 2; i += 32) {
@@ -886,7 +902,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             mx = md_warp_max(mx);
             float l = 0.0f;
             for (int j = c.lane; j < j1 - j0; j += 32) { /* the lane's own scores: no barrier */
-                const float e = expf(sh[j] - mx);
+                const float e = __expf(sh[j] - mx);
                 sh[j] = e;
                 l += e;
             }
@@ -941,7 +957,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
                 M = md_warp_max(M);
                 float Ls = 0.0f;
                 for (int q = c.lane; q < n_chunks; q += 32) {
-                    const float f = expf(fac[hh * n_chunks + q] - M);
+                    const float f = __expf(fac[hh * n_chunks + q] - M);
                     fac[hh * n_chunks + q] = f;
                     Ls += lsm[hh * n_chunks + q] * f;
                 }
@@ -973,8 +989,8 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
                         md_ll_gather<2>(gp, gt, 2, g, p, layer, MD_PH_MIX);
                     }
                 }
-                md_ll_store(p.core + head * D + 2 * dp, o0 * sml[hh] / (1.0f + expf(-g[0])), tag_out);
-                md_ll_store(p.core + head * D + 2 * dp + 1, o1 * sml[hh] / (1.0f + expf(-g[1])), tag_out);
+                md_ll_store(p.core + head * D + 2 * dp, o0 * sml[hh] * md_fast_sigmoid(g[0]), tag_out);
+                md_ll_store(p.core + head * D + 2 * dp + 1, o1 * sml[hh] * md_fast_sigmoid(g[1]), tag_out);
             }
             if (c.tid == 0) atomicExch(&p.tickets[kvh], 0u);
         }
@@ -1128,7 +1144,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_maybe_delay(p, c, step, layer, MD_PH_GU);
         md_phase_stream(p, layer, MD_PH_GU, &s);
         md_consume_rows(p, c, s, layer, MD_PH_GU,
-                        [&](int i, float g, float u) { md_ll_store(p.act + i, g / (1.0f + expf(-g)) * u, t_gu); });
+                        [&](int i, float g, float u) { md_ll_store(p.act + i, md_fast_silu(g) * u, t_gu); });
         md_trace(p, c, step, layer, MD_PH_GU, 3);
         if (md_is_stop(p, layer, MD_PH_GU)) return;
         /* MLP down, residual add */
