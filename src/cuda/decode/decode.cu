@@ -33,6 +33,11 @@
 
 #define MD_RED_FLOATS 128
 
+/* ceil(2^32 / x): md_udiv's multiplier (x >= 1). */
+static unsigned long long md_magic(int x) {
+    return ((1ULL << 32) + (unsigned long long)x - 1) / (unsigned long long)x;
+}
+
 static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 static int attn_max_chunks(const md_cuda_dims *d, int G) {
@@ -83,8 +88,8 @@ md_status md_decode_init(md_session_t *s) {
     if (grid_env > 0) dec->grid = grid_env < g->sm_count ? (int)grid_env : g->sm_count;
     const int G = dec->grid;
     { /* md_div_grid is exact while every split count times G stays below 2^32 */
-        const long long units[5] = {d->vocab, d->n_in, d->n_qkv, d->I, d->H};
-        for (int i = 0; i < 5; i++)
+        const long long units[6] = {d->vocab, d->n_in, d->n_qkv, d->I, d->H, (long long)d->n_ctx * d->Hkv + G /* the attention's chunk */};
+        for (int i = 0; i < 6; i++)
             if (units[i] * G >= (1LL << 32))
                 return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %lld rows over %d CTAs (the schedule needs rows x CTAs < 2^32)",
                                units[i], G);
@@ -184,7 +189,13 @@ md_status md_decode_init(md_session_t *s) {
     p->delay_seed = (unsigned)md_env_long("MEGADELTA_DELAY_SEED", 0);
     p->poll_ns = (int)md_env_long("MEGADELTA_POLL_NS", MD_DEC_POLL_NS);
     p->pace_ns = (int)md_env_long("MEGADELTA_PACE_NS", MD_DEC_PACE_NS);
-    p->grid_magic = ((1ULL << 32) + (unsigned long long)G - 1) / (unsigned long long)G;
+    p->grid_magic = md_magic(G);
+    p->mg_dv = md_magic(d->dv);
+    p->mg_slices = md_magic(d->dv / MD_DEC_REC_COLS);
+    p->mg_kgroup = md_magic(d->Hv / d->Hk);
+    p->mg_pairs = md_magic(d->D / 2);
+    p->mg_d8 = md_magic(d->D / 8 > 0 ? d->D / 8 : 1);
+    p->mg_conv = md_magic(2 * d->K - 1);
     p->probe = (int)md_env_long("MEGADELTA_PROBE", 0);
     p->stop_layer = p->stop_phase = -1;
     if (md_env_long("MEGADELTA_TRACE", 0)) {

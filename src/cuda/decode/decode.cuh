@@ -76,6 +76,11 @@ typedef struct md_decode_params {
     int poll_ns;                       /* sleep between polls of stale tagged words (0: none) */
     int pace_ns;                       /* the producer's least interval between a layer's ring chunks (0: none) */
     unsigned long long grid_magic;     /* ceil(2^32 / grid) (md_div_grid) */
+    /* ceil(2^32 / x) for the run-time divisors of small counts (md_udiv): the
+     * value head dim, its slices (dv / MD_DEC_REC_COLS), value heads per key
+     * head, attention head pairs (D / 2) and 16-byte pieces (D / 8), conv
+     * window + taps (2K - 1) */
+    unsigned long long mg_dv, mg_slices, mg_kgroup, mg_pairs, mg_d8, mg_conv;
     int probe;                         /* timing probes, results wrong: 1 = ring filled from one L2-resident
                                           block (no HBM), 2 = rows skip their dot products */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */

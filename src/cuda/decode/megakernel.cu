@@ -106,7 +106,7 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk
         if (md_phase_stream(p, c.layer, c.phase, &c.s)) {
             c.rows = md_stream_rows(p, c.s, blockIdx.x);
             c.sc = md_seg_cols(c.s.cols, p.stage_bytes);
-            c.nseg = (c.s.cols + c.sc - 1) / c.sc;
+            c.nseg = md_seg_count(c.s.cols, c.sc);
             c.r = c.rows.begin;
             if (c.r >= c.rows.end) c.r = c.rows.end; /* empty slice: fall through to the next phase */
         } else {
@@ -425,7 +425,7 @@ template <typename Epi>
 __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer, int phase,
                                                 Epi epi) {
     const md_range rows = md_stream_rows(p, s, blockIdx.x);
-    const int sc = md_seg_cols(s.cols, p.stage_bytes), nseg = (s.cols + sc - 1) / sc;
+    const int sc = md_seg_cols(s.cols, p.stage_bytes), nseg = md_seg_count(s.cols, sc);
     const int n_tiles = (rows.end - rows.begin + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS;
     constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
     if (!c.presplit) md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols);
@@ -570,7 +570,7 @@ __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const 
     c.pre_ok = n * per <= MD_DEC_PRE_FLOATS;
     if (!c.pre_ok) return;
     for (int i = c.tid; i < n * per; i += NCT) {
-        const int r = rows.begin + i / per, e = i % per;
+        const int q = md_udiv(i, p.mg_conv), r = rows.begin + q, e = i - q * per;
         const float *src = e < d.K - 1 ? p.conv_state + ((size_t)L->slot * d.cd + r) * (d.K - 1) + e : L->conv_w + (size_t)r * d.K + e - (d.K - 1);
         /* asynchronous: nothing waits for these until the epilogues (md_res_flush) */
         asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(c.pre + i)), "l"(src) : "memory");
@@ -630,8 +630,8 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
     const int items = d.Hv * n_slices;
     const int per_lane = d.dk / 32;
     for (int item = blockIdx.x; item < items; item += gridDim.x) {
-        const int h = item / n_slices, slice = item % n_slices;
-        const int kh = h / (d.Hv / d.Hk);
+        const int h = md_udiv(item, p.mg_slices), slice = item - h * n_slices;
+        const int kh = md_udiv(h, p.mg_kgroup);
         float *S0 = p.ssm_state + ((size_t)L->slot * d.Hv + h) * d.dv * d.dk;
         float qr[MAX_DK_LANE], kr[MAX_DK_LANE], sr[REC_COLS_PER_WARP][MAX_DK_LANE];
 #pragma unroll
@@ -745,7 +745,7 @@ __device__ void md_gated_norm_split(const md_decode_params &p, md_consumer &c, u
     int hp = -1; /* the head of the previous pair, and its scale */
     float inv = 0.0f;
     for (int j = c.tid; j < d.Vd / 2; j += NCT) { /* dv is even: a pair never straddles two heads */
-        const int h = 2 * j / d.dv;
+        const int h = md_udiv(2 * j, p.mg_dv);
         if (h != hp) {
             float ss = 0.0f;
             for (int k = 0; k < n_slices; k++) ss += ssq[h * n_slices + k];
@@ -803,7 +803,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
     const md_cuda_dims &d = p.d;
     const int D = d.D, group = d.Hq / d.Hkv, G = gridDim.x;
     const int npos = pos + 1;
-    int chunk = (npos * d.Hkv + G - 1) / G;
+    int chunk = md_div_grid(p, npos * d.Hkv + G - 1);
     chunk = chunk < MD_DEC_ATTN_MIN_CHUNK ? MD_DEC_ATTN_MIN_CHUNK : chunk > MD_DEC_ATTN_MAX_CHUNK ? MD_DEC_ATTN_MAX_CHUNK : chunk;
     const int n_chunks = (npos + chunk - 1) / chunk;
     const int items = d.Hkv * n_chunks;
@@ -841,7 +841,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             const int have = (j1 < pos ? j1 : pos) - j0, per = D / 8, n = have * per;
             for (int i = c.tid; i < 2 * n; i += NCT) {
                 const bool v = i >= n;
-                const int r = (v ? i - n : i) / per, e = i % per;
+                const int iv = v ? i - n : i, r = md_udiv(iv, p.mg_d8), e = iv - r * per;
                 const __nv_bfloat16 *src = (v ? vc : kc) + (size_t)(j0 + r) * d.kvd + kvh * D + e * 8;
                 asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(md_smem_addr((v ? vst + r * D : kst + r * KS) + e * 8)), "l"(src)
                              : "memory");
@@ -916,7 +916,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         md_trace_mark(p, c, layer, MD_PH_MIX, 5); /* trace: scores and softmax done */
         /* P V: thread (head, pair of dims) accumulates over the chunk */
         for (int t = c.tid; t < group * pairs; t += NCT) {
-            const int hh = t / pairs, dp = t % pairs;
+            const int hh = md_udiv(t, p.mg_pairs), dp = t - hh * pairs;
             float o0 = 0.0f, o1 = 0.0f;
             const __nv_bfloat16 *vcol = vb + 2 * dp;
 #pragma unroll 8
@@ -966,7 +966,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
             }
             md_consumer_sync();
             for (int t = c.tid; t < group * pairs; t += NCT) {
-                const int hh = t / pairs, dp = t % pairs;
+                const int hh = md_udiv(t, p.mg_pairs), dp = t - hh * pairs;
                 const int head = kvh * group + hh;
                 const unsigned long long *gate = p.mix + (size_t)head * 2 * D + D + 2 * dp;
                 const ulonglong2 gw = md_ll_load2(gate); /* in flight during the sum (16-byte aligned: dp even) */

@@ -30,12 +30,18 @@ __host__ __device__ __forceinline__ md_range md_split(int units, int G, int c) {
     return r;
 }
 
-/* units / gridDim.x without a division instruction (~20 instructions each,
+/* n / d as floor(n * ceil(2^32 / d) / 2^32), exact while n * d < 2^32
+ * (magic = ceil(2^32 / d), precomputed on the host: md_decode_params). And
+ * units / gridDim.x without a division instruction (~20 instructions each,
  * and the schedule divides at every phase of every CTA and warp):
  * floor(units * ceil(2^32 / G) / 2^32) is exact while units * G < 2^32,
  * which md_decode_init checks. */
+__device__ __forceinline__ int md_udiv(int n, unsigned long long magic) {
+    return (int)(((unsigned long long)(unsigned)n * magic) >> 32);
+}
+
 __device__ __forceinline__ int md_div_grid(const md_decode_params &p, int units) {
-    return (int)(((unsigned long long)(unsigned)units * p.grid_magic) >> 32);
+    return md_udiv(units, p.grid_magic);
 }
 
 /* md_split(units, gridDim.x, c) (device side, by md_div_grid). */
@@ -119,6 +125,14 @@ __host__ __device__ __forceinline__ int md_seg_cols(int cols, int stage_bytes) {
     int sc = ((stage_bytes / MD_DEC_TILE_ROWS - 16) & ~127) / 2;
     if (sc < 64) sc = 64;
     return sc >= cols ? cols : sc;
+}
+
+/* Segments of sc columns in cols (a few: no division). */
+__host__ __device__ __forceinline__ int md_seg_count(int cols, int sc) {
+    int n = 1;
+#pragma unroll 1
+    for (int c = sc; c < cols; c += sc) n++;
+    return n;
 }
 
 /* Phases per layer in schedule order; the LM head is one more "layer". */
