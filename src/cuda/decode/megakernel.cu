@@ -643,6 +643,10 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
                     sr[cc][m] = c.w + NCW * cc < MD_DEC_REC_COLS ? S0[(size_t)j * d.dk + c.lane + 32 * m] : 0.0f;
                 }
         const float A = expf(L->A_log[h]), dtb = L->dt_bias[h];
+        float gw[REC_COLS_PER_WARP]; /* the gated norm's weights of this warp's columns, before the wait */
+#pragma unroll
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++)
+            gw[cc] = c.w + NCW * cc < MD_DEC_REC_COLS ? L->gnorm[slice * MD_DEC_REC_COLS + c.w + NCW * cc] : 0.0f;
         /* inputs, polled together: q, k of key head kh (slots 0..3, 4..7),
          * this warp's v columns (8..), b and a of head h (last two); slots a
          * small head does not use re-read b */
@@ -693,33 +697,45 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
                 kr[m] *= ks;
                 qr[m] *= qs;
             }
+        /* this warp's columns side by side (their warp sums interleave; one
+         * after another they were two dependent shuffle trees each) */
+        float mm[REC_COLS_PER_WARP], o[REC_COLS_PER_WARP];
 #pragma unroll
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
-            if (c.w + NCW * cc >= MD_DEC_REC_COLS) break; /* warp-uniform */
-            const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
-            float mm = 0.0f;
+            mm[cc] = 0.0f;
 #pragma unroll
             for (int m = 0; m < MAX_DK_LANE; m++)
                 if (m < per_lane) {
                     sr[cc][m] *= decay;
-                    mm += sr[cc][m] * kr[m];
+                    mm[cc] += sr[cc][m] * kr[m];
                 }
-            const float delta = (v[cc] - md_warp_sum(mm)) * beta;
-            float o = 0.0f;
+        }
+#pragma unroll
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) mm[cc] = md_warp_sum(mm[cc]);
+#pragma unroll
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
+            const bool mine = c.w + NCW * cc < MD_DEC_REC_COLS; /* warp-uniform (sr is 0 where not) */
+            const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
+            const float delta = (v[cc] - mm[cc]) * beta;
+            o[cc] = 0.0f;
 #pragma unroll
             for (int m = 0; m < MAX_DK_LANE; m++)
                 if (m < per_lane) {
                     sr[cc][m] += kr[m] * delta;
-                    S0[(size_t)j * d.dk + c.lane + 32 * m] = sr[cc][m];
-                    o += sr[cc][m] * qr[m];
+                    if (mine) S0[(size_t)j * d.dk + c.lane + 32 * m] = sr[cc][m];
+                    o[cc] += sr[cc][m] * qr[m];
                 }
-            o = md_warp_sum(o);
-            if (c.lane == 0) { /* the gated norm but for its per-head scale: o w silu(z), and o^2 for that scale */
-                const float z = xin[2 * MAX_DK_LANE + REC_COLS_PER_WARP + cc];
-                md_ll_store(p.core + h * d.dv + j, o * L->gnorm[j] * md_fast_silu(z), tag_out);
-                c.red[MD_REC_SSQ + c.w + NCW * cc] = o * o;
-            }
         }
+#pragma unroll
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) o[cc] = md_warp_sum(o[cc]);
+#pragma unroll
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++)
+            if (c.lane == 0 && c.w + NCW * cc < MD_DEC_REC_COLS) { /* the gated norm but for its per-head scale: o w silu(z), and o^2 */
+                const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
+                const float z = xin[2 * MAX_DK_LANE + REC_COLS_PER_WARP + cc];
+                md_ll_store(p.core + h * d.dv + j, o[cc] * gw[cc] * md_fast_silu(z), tag_out);
+                c.red[MD_REC_SSQ + c.w + NCW * cc] = o[cc] * o[cc];
+            }
         md_consumer_sync(); /* every column's o^2 is in c.red */
         if (c.tid == 0) {
             float ss = 0.0f;
@@ -853,6 +869,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         for (int hh = c.w; hh < group; hh += NCW)
             md_ll_read(p.mix + (size_t)(kvh * group + hh) * 2 * D, D, tag_in, sq + hh * D, c.lane, 32, p, layer, MD_PH_MIX);
         if (append) md_ll_read(p.mix + 2 * d.qd + (c.w == NCW - 1 ? 0 : d.kvd) + kvh * D, D, tag_in, kt, c.lane, 32, p, layer, MD_PH_MIX);
+        md_trace_mark(p, c, layer, MD_PH_MIX, 9); /* trace: warp 0's query head polled */
         asm volatile("cp.async.wait_all;" ::: "memory");
         md_consumer_sync(); /* the weights and staged rows (every thread's copies) and the raw heads */
         for (int hh = c.w; hh < group; hh += NCW) md_head_norm_rope(sq + hh * D, wsm, wsm + 2 * D, d, pos, scale, c.lane);

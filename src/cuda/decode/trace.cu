@@ -174,11 +174,12 @@ static void critical_path(const trace *tr) {
     free(bin);
 }
 
-/* Attention items (CTAs that ran one): the queries waited for and rotated,
+/* Attention items (CTAs that ran one): the queries waited for and rotated
+ * (and when warp 0 had polled its query head, event 9),
  * the append and fences, scores + softmax, P V + partials + ticket, the
  * combine (the last item of a kv head). */
 static void attention_items(const trace *tr) {
-    double as[5] = {0}, am[5] = {0};
+    double as[5] = {0}, am[5] = {0}, ps = 0, pm = 0; /* ps, pm: warp 0's query poll (event 9) */
     int an = 0;
     for (int sl = 0; sl < tr->slots; sl++) {
         if (!is_mix(tr, sl) || !tr->g->layers[sl / MD_PHASES_PER_LAYER].full) continue;
@@ -191,13 +192,16 @@ static void attention_items(const trace *tr) {
                 as[k] += v[k];
                 am[k] = v[k] > am[k] ? v[k] : am[k];
             }
+            const double pv = e[9] > e[1] ? (double)(e[9] - e[1]) * tr->us : 0.0;
+            ps += pv;
+            pm = pv > pm ? pv : pm;
             an++;
         }
     }
     if (an)
-        fprintf(stderr, "  attention items (%d): queries %.2f / %.2f, append+fences %.2f / %.2f, scores+softmax %.2f / %.2f, "
-                        "P V+partials+ticket %.2f / %.2f, combine %.2f / %.2f us (mean / max)\n",
-                an, as[0] / an, am[0], as[1] / an, am[1], as[2] / an, am[2], as[3] / an, am[3], as[4] / an, am[4]);
+        fprintf(stderr, "  attention items (%d): queries %.2f / %.2f (warp 0's poll done after %.2f / %.2f), append+fences %.2f / %.2f, "
+                        "scores+softmax %.2f / %.2f, P V+partials+ticket %.2f / %.2f, combine %.2f / %.2f us (mean / max)\n",
+                an, as[0] / an, am[0], ps / an, pm, as[1] / an, am[1], as[2] / an, am[2], as[3] / an, am[3], as[4] / an, am[4]);
 }
 
 /* Stragglers: in each phase that waits for the one before, the CTA that
