@@ -33,9 +33,13 @@
 
 #define MD_RED_FLOATS 128
 
-/* ceil(2^32 / x): md_udiv's multiplier (x >= 1). */
-static unsigned long long md_magic(int x) {
-    return ((1ULL << 32) + (unsigned long long)x - 1) / (unsigned long long)x;
+/* md_udiv's multiplier for divisor x, ceil(2^32 / x) (x < 1 counts as 1):
+ * false when a numerator up to max_n could come out wrong (md_udiv is exact
+ * while numerator x divisor < 2^32). */
+static bool md_magic(unsigned long long *m, int x, long long max_n) {
+    if (x < 1) x = 1;
+    *m = ((1ULL << 32) + (unsigned long long)x - 1) / (unsigned long long)x;
+    return max_n * x < (1LL << 32);
 }
 
 static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
@@ -87,12 +91,27 @@ md_status md_decode_init(md_session_t *s) {
     long grid_env = md_env_long("MEGADELTA_GRID", 0);
     if (grid_env > 0) dec->grid = grid_env < g->sm_count ? (int)grid_env : g->sm_count;
     const int G = dec->grid;
-    { /* md_div_grid is exact while every split count times G stays below 2^32 */
-        const long long units[6] = {d->vocab, d->n_in, d->n_qkv, d->I, d->H, (long long)d->n_ctx * d->Hkv + G /* the attention's chunk */};
-        for (int i = 0; i < 6; i++)
-            if (units[i] * G >= (1LL << 32))
-                return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %lld rows over %d CTAs (the schedule needs rows x CTAs < 2^32)",
-                               units[i], G);
+    { /* the kernel's run-time divisors, each with the largest count it divides (md_udiv) */
+        long long rows = d->vocab; /* md_split_grid's units, and the attention's chunk count */
+        const long long more[5] = {d->n_in, d->n_qkv, d->I, d->H, (long long)d->n_ctx * d->Hkv + G};
+        for (int i = 0; i < 5; i++) rows = more[i] > rows ? more[i] : rows;
+        const struct {
+            unsigned long long *m;
+            int x;
+            long long max_n;
+        } div[7] = {
+            {&p->grid_magic, G, rows},
+            {&p->mg_dv, d->dv, d->Vd},
+            {&p->mg_slices, d->dv / MD_DEC_REC_COLS, (long long)d->Hv * (d->dv / MD_DEC_REC_COLS)},
+            {&p->mg_kgroup, d->Hk ? d->Hv / d->Hk : 1, d->Hv},
+            {&p->mg_pairs, d->D / 2, (long long)group * (d->D / 2)},
+            {&p->mg_d8, d->D / 8, (long long)MD_DEC_ATTN_MAX_CHUNK * (d->D / 8)},
+            {&p->mg_conv, 2 * d->K - 1, MD_DEC_PRE_FLOATS},
+        };
+        for (int i = 0; i < 7; i++)
+            if (!md_magic(div[i].m, div[i].x, div[i].max_n))
+                return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: dividing up to %lld by %d (%d CTAs) is beyond the schedule's fast division "
+                               "(needs the product below 2^32)", div[i].max_n, div[i].x, G);
     }
 
     /* shared memory: vector area (also the attention scratch: queries, scores,
@@ -189,13 +208,6 @@ md_status md_decode_init(md_session_t *s) {
     p->delay_seed = (unsigned)md_env_long("MEGADELTA_DELAY_SEED", 0);
     p->poll_ns = (int)md_env_long("MEGADELTA_POLL_NS", MD_DEC_POLL_NS);
     p->pace_ns = (int)md_env_long("MEGADELTA_PACE_NS", MD_DEC_PACE_NS);
-    p->grid_magic = md_magic(G);
-    p->mg_dv = md_magic(d->dv);
-    p->mg_slices = md_magic(d->dv / MD_DEC_REC_COLS);
-    p->mg_kgroup = md_magic(d->Hv / d->Hk);
-    p->mg_pairs = md_magic(d->D / 2);
-    p->mg_d8 = md_magic(d->D / 8 > 0 ? d->D / 8 : 1);
-    p->mg_conv = md_magic(2 * d->K - 1);
     p->probe = (int)md_env_long("MEGADELTA_PROBE", 0);
     p->stop_layer = p->stop_phase = -1;
     if (md_env_long("MEGADELTA_TRACE", 0)) {

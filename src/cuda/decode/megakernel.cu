@@ -33,6 +33,7 @@
 #define MAX_DK_LANE 4 /* dk / 32: key head dims up to 128 */
 
 #define REC_COLS_PER_WARP ((MD_DEC_REC_COLS + NCW - 1) / NCW) /* warp w owns columns w, w + NCW, ... of an item */
+#define REC_MINE(w, cc) ((w) + NCW * (cc) < MD_DEC_REC_COLS)      /* warp w has a cc-th column */
 #define MD_REC_SSQ 32 /* c.red[32, 32 + MD_DEC_REC_COLS): a recurrence item's o^2 per column */
 #define MD_ARGMAX 64  /* c.red[64, 64 + 2 NCW]: md_argmax_finish's scratch (c.red[0, NCW) holds the final norm's
                          sums of squares until the LM head's last epilogue, which no barrier follows) */
@@ -367,17 +368,18 @@ __device__ __forceinline__ unsigned long long *md_trace_mma_word(float *red) {
  * (this CTA's q-th since the launch) is in ring slot q % n_stages, and
  * every warp consumes every chunk in order, so no warp can wait two laps
  * ahead of a slot's fills (which would alias its full barrier's parity):
- * the slot's next fill needs this warp's release of the current one. Returns the cycles waited and adds the cycles multiplied to
- * *mma (MEGADELTA_TRACE). (Measured: a shared __noinline__ copy, to keep it
- * in the instruction cache, was slower: 904 vs 987 tok/s.) */
+ * the slot's next fill needs this warp's release of the current one.
+ * Returns the cycles waited and adds the cycles multiplied to *mma
+ * (MEGADELTA_TRACE). (Measured: a shared __noinline__ copy, to keep it in
+ * the instruction cache, was slower: 904 vs 987 tok/s.) */
 __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md_consumer &c, int r_begin, int r_end, int cols,
                                                 int sc, int nseg, int tb, int te, int layer, int phase, long long *mma) {
     const int stride = md_seg_stride(sc);
     const unsigned S = (unsigned)p.n_stages;
     float *res = c.res + c.w * MD_DEC_RES_ROWS;
     long long stall = 0;
-    /* the chunk's slot, its fill's parity, tile, segment and this warp's
-     * first block, stepped along (divisions by run-time values cost ~20
+    /* the chunk's slot, its fill's parity, block rotation (and this warp's
+     * first block, (rot + w) % NCW), tile and segment, stepped along (divisions by run-time values cost ~20
      * instructions each, and every warp walks every chunk) */
     unsigned slot = c.slot, par = c.par;
     int rot = c.rot, b0 = rot + c.w < NCW ? rot + c.w : rot + c.w - NCW;
@@ -418,8 +420,8 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
  * pairs (md_res_flush). Chunk k of the phase is tile k / nseg, segment
  * k % nseg; every warp multiplies its share of each (its 32-column blocks,
  * md_chunk_dots), so a chunk is done in a seventh of the time one warp took
- * and the four SM sub-partitions share the work evenly. Ends with a consumer barrier (the flush): the next
- * phase overwrites c.vec and c.xb. Thread 0 adds the cycles it waited for
+ * and the four SM sub-partitions share the work evenly. Ends with a
+ * consumer barrier (the flush): the next phase overwrites c.vec and c.xb. Thread 0 adds the cycles it waited for
  * chunks to the trace (the maximum over warps, md_trace_stall_word). */
 template <typename Epi>
 __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer, int phase,
@@ -640,13 +642,13 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
 #pragma unroll
                 for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
                     const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
-                    sr[cc][m] = c.w + NCW * cc < MD_DEC_REC_COLS ? S0[(size_t)j * d.dk + c.lane + 32 * m] : 0.0f;
+                    sr[cc][m] = REC_MINE(c.w, cc) ? S0[(size_t)j * d.dk + c.lane + 32 * m] : 0.0f;
                 }
         const float A = expf(L->A_log[h]), dtb = L->dt_bias[h];
         float gw[REC_COLS_PER_WARP]; /* the gated norm's weights of this warp's columns, before the wait */
 #pragma unroll
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++)
-            gw[cc] = c.w + NCW * cc < MD_DEC_REC_COLS ? L->gnorm[slice * MD_DEC_REC_COLS + c.w + NCW * cc] : 0.0f;
+            gw[cc] = REC_MINE(c.w, cc) ? L->gnorm[slice * MD_DEC_REC_COLS + c.w + NCW * cc] : 0.0f;
         /* inputs, polled together: q, k of key head kh (slots 0..3, 4..7),
          * this warp's v columns (8..), b and a of head h (last two); slots a
          * small head does not use re-read b */
@@ -665,8 +667,8 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
         }
 #pragma unroll
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
-            win[2 * MAX_DK_LANE + cc] = c.w + NCW * cc < MD_DEC_REC_COLS ? vp + NCW * cc : bp;
-            win[2 * MAX_DK_LANE + REC_COLS_PER_WARP + cc] = c.w + NCW * cc < MD_DEC_REC_COLS ? zp + NCW * cc : bp;
+            win[2 * MAX_DK_LANE + cc] = REC_MINE(c.w, cc) ? vp + NCW * cc : bp;
+            win[2 * MAX_DK_LANE + REC_COLS_PER_WARP + cc] = REC_MINE(c.w, cc) ? zp + NCW * cc : bp;
         }
         win[NIN - 2] = bp;
         win[NIN - 1] = ap;
@@ -698,7 +700,8 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
                 qr[m] *= qs;
             }
         /* this warp's columns side by side (their warp sums interleave; one
-         * after another they were two dependent shuffle trees each) */
+         * after another they were two dependent shuffle trees each); a column
+         * the warp does not have (REC_MINE) runs on zeros and is not stored */
         float mm[REC_COLS_PER_WARP], o[REC_COLS_PER_WARP];
 #pragma unroll
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
@@ -714,7 +717,6 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) mm[cc] = md_warp_sum(mm[cc]);
 #pragma unroll
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
-            const bool mine = c.w + NCW * cc < MD_DEC_REC_COLS; /* warp-uniform (sr is 0 where not) */
             const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
             const float delta = (v[cc] - mm[cc]) * beta;
             o[cc] = 0.0f;
@@ -722,7 +724,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
             for (int m = 0; m < MAX_DK_LANE; m++)
                 if (m < per_lane) {
                     sr[cc][m] += kr[m] * delta;
-                    if (mine) S0[(size_t)j * d.dk + c.lane + 32 * m] = sr[cc][m];
+                    if (REC_MINE(c.w, cc)) S0[(size_t)j * d.dk + c.lane + 32 * m] = sr[cc][m];
                     o[cc] += sr[cc][m] * qr[m];
                 }
         }
@@ -730,7 +732,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) o[cc] = md_warp_sum(o[cc]);
 #pragma unroll
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++)
-            if (c.lane == 0 && c.w + NCW * cc < MD_DEC_REC_COLS) { /* the gated norm but for its per-head scale: o w silu(z), and o^2 */
+            if (c.lane == 0 && REC_MINE(c.w, cc)) { /* the gated norm but for its per-head scale: o w silu(z), and o^2 */
                 const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
                 const float z = xin[2 * MAX_DK_LANE + REC_COLS_PER_WARP + cc];
                 md_ll_store(p.core + h * d.dv + j, o[cc] * gw[cc] * md_fast_silu(z), tag_out);

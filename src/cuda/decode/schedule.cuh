@@ -21,21 +21,26 @@ typedef struct md_range {
     int begin, end;
 } md_range;
 
-/* The c-th of G near-equal contiguous parts of [0, units). */
-__host__ __device__ __forceinline__ md_range md_split(int units, int G, int c) {
-    const int base = units / G, rem = units % G;
+/* The c-th of G near-equal contiguous parts of [0, units), given base =
+ * units / G (md_split divides; md_split_grid multiplies). */
+__host__ __device__ __forceinline__ md_range md_split_base(int units, int G, int c, int base) {
+    const int rem = units - base * G;
     md_range r;
     r.begin = c * base + (c < rem ? c : rem);
     r.end = r.begin + base + (c < rem ? 1 : 0);
     return r;
 }
 
+__host__ __device__ __forceinline__ md_range md_split(int units, int G, int c) {
+    return md_split_base(units, G, c, units / G);
+}
+
 /* n / d as floor(n * ceil(2^32 / d) / 2^32), exact while n * d < 2^32
  * (magic = ceil(2^32 / d), precomputed on the host: md_decode_params). And
  * units / gridDim.x without a division instruction (~20 instructions each,
  * and the schedule divides at every phase of every CTA and warp):
- * floor(units * ceil(2^32 / G) / 2^32) is exact while units * G < 2^32,
- * which md_decode_init checks. */
+ * floor(units * ceil(2^32 / G) / 2^32) is exact while units * G < 2^32.
+ * md_decode_init checks every divisor against the largest count it divides. */
 __device__ __forceinline__ int md_udiv(int n, unsigned long long magic) {
     return (int)(((unsigned long long)(unsigned)n * magic) >> 32);
 }
@@ -46,11 +51,7 @@ __device__ __forceinline__ int md_div_grid(const md_decode_params &p, int units)
 
 /* md_split(units, gridDim.x, c) (device side, by md_div_grid). */
 __device__ __forceinline__ md_range md_split_grid(const md_decode_params &p, int units, int c) {
-    const int base = md_div_grid(p, units), rem = units - base * (int)gridDim.x;
-    md_range r;
-    r.begin = c * base + (c < rem ? c : rem);
-    r.end = r.begin + base + (c < rem ? 1 : 0);
-    return r;
+    return md_split_base(units, (int)gridDim.x, c, md_div_grid(p, units));
 }
 
 /* A streamed phase: its matrix, and the unit rows are grouped in (2 for the
