@@ -6,8 +6,9 @@
  *
  * Environment (for testing and debugging):
  *   MEGADELTA_GRID=N         use N CTAs instead of one per SM (N >= 1)
- *   MEGADELTA_WATCHDOG_MS=T  a spin that waits longer than T ms stops the kernel
- *                            and reports where (default 10000; 0 = off, for compute-sanitizer)
+ *   MEGADELTA_WATCHDOG_MS=T  a spin that waits longer than T ms (counted from a few hundred
+ *                            spins in) stops the kernel and reports where (default 10000;
+ *                            0 = off, for compute-sanitizer)
  *   MEGADELTA_DELAY_SEED=S   random delays before publishing results (race hunting)
  *   MEGADELTA_STOP=L,P       end each step after phase P of layer L (single steps only)
  *   MEGADELTA_STAGE_KB=K     ring chunk size (default 32 KB where shared memory allows)
@@ -22,6 +23,9 @@
  *                            phase adds after the previous phase's last CTA, and [when its
  *                            last CTA had its inputs]); the attention items' sub-steps
  *   MEGADELTA_PROBE=1|2      timing probes, results wrong by design (decode.cuh)
+ * MEGADELTA_TRACE, _DELAY_SEED and _PROBE run the instrumented build of the
+ * kernel (megakernel_instrumented.cu): the same source with the instruments
+ * compiled in, which the plain build leaves out.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,7 +147,9 @@ md_status md_decode_init(md_session_t *s) {
     int n_stages = (int)((g->smem_optin - fixed - 1024) / (stage + 16));
     n_stages = n_stages > 16 ? 16 : n_stages;
     dec->smem = (size_t)n_stages * stage + (size_t)n_stages * 16 + align_up(fixed, 16);
-    if ((st = md_decode_prepare(dec->hopper, dec->smem)) != MD_OK) return st;
+    dec->instrumented = md_env_long("MEGADELTA_TRACE", 0) || md_env_long("MEGADELTA_DELAY_SEED", 0) || md_env_long("MEGADELTA_PROBE", 0);
+    st = dec->instrumented ? md_decode_prepare_instrumented(dec->hopper, dec->smem) : md_decode_prepare(dec->hopper, dec->smem);
+    if (st != MD_OK) return st;
 
     /* scratch */
     const size_t n_mix = (size_t)(d->n_in > d->n_qkv ? d->n_in : d->n_qkv);
@@ -284,7 +290,8 @@ md_status md_decode_run(md_session_t *s, int pos, int32_t first, int n, int32_t 
         MD_CUDA_CHECK(cudaMemcpyAsync(p.tok, &dec->tok_word, 8, cudaMemcpyHostToDevice, g->stream));
     }
     if (seconds) MD_CUDA_CHECK(cudaEventRecord(dec->ev0, g->stream));
-    md_status st = md_decode_launch(g, &p, dec->grid, dec->smem, dec->hopper);
+    md_status st = dec->instrumented ? md_decode_launch_instrumented(g, &p, dec->grid, dec->smem, dec->hopper)
+                                     : md_decode_launch(g, &p, dec->grid, dec->smem, dec->hopper);
     if (st != MD_OK) return st;
     if (seconds) MD_CUDA_CHECK(cudaEventRecord(dec->ev1, g->stream));
     cudaError_t e = cudaStreamSynchronize(g->stream);

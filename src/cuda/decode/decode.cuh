@@ -125,16 +125,20 @@ struct md_decode {
     int grid;
     size_t smem;
     bool hopper;
+    bool instrumented;                 /* MEGADELTA_TRACE, _DELAY_SEED or _PROBE: the instrumented build runs */
     cudaEvent_t ev0, ev1;
     unsigned long long *d_trace;       /* MEGADELTA_TRACE=1 */
     unsigned long long tok_word;       /* the first token's tagged word, while its copy is in flight */
     int clock_khz;
 };
 
-/* kernel launchers (megakernel.cu) */
+/* kernel launchers (megakernel.cu; the _instrumented ones from megakernel_instrumented.cu) */
 md_status md_decode_launch(md_cuda_ctx *g, const md_decode_params *p, int grid, size_t smem, bool hopper);
 md_status md_decode_prepare(bool hopper, size_t smem);
 int md_decode_max_clusters(bool hopper, size_t smem, int cluster);
+md_status md_decode_launch_instrumented(md_cuda_ctx *g, const md_decode_params *p, int grid, size_t smem, bool hopper);
+md_status md_decode_prepare_instrumented(bool hopper, size_t smem);
+int md_decode_max_clusters_instrumented(bool hopper, size_t smem, int cluster);
 
 /* MEGADELTA_TRACE=1: where the last step's time went, to stderr (trace.cu) */
 void md_decode_print_trace(const md_cuda_ctx *g, const struct md_decode *dec);

@@ -27,6 +27,19 @@
 #include "cuda/decode/schedule.cuh"
 #include "cuda/decode/sync.cuh"
 
+/* Two builds of this file: the one decode runs, and (megakernel_instrumented.cu,
+ * MD_DEC_INSTRUMENTED 1) the one it runs under MEGADELTA_TRACE, _DELAY_SEED or
+ * _PROBE, which alone carries the trace recording, the random delays and the
+ * timing probes: their tests and clock reads were ~16 KB of code in every
+ * run's instruction stream (tg128 +1.7% without them). */
+#ifndef MD_DEC_INSTRUMENTED
+#define MD_DEC_INSTRUMENTED 0
+#define MD_DEC_FN(name) name
+#else
+#define MD_DEC_FN(name) name##_instrumented
+#endif
+#define MD_TRACING(p) (MD_DEC_INSTRUMENTED && (p).trace != nullptr)
+
 #define NCW MD_DEC_CONSUMER_WARPS
 #define NCT (NCW * 32)
 #define RED_FLOATS 128
@@ -50,6 +63,10 @@ __device__ __forceinline__ float md_fast_sigmoid(float x) {
 __device__ __forceinline__ float md_fast_silu(float x) {
     return x * md_fast_sigmoid(x);
 }
+
+/* Everything but the host entry points in a namespace of each build's own
+ * (both builds' out-of-line device functions have host-side symbols) */
+namespace MD_DEC_FN(md_megakernel) {
 
 /* ================================================================ producer */
 
@@ -148,7 +165,7 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
             t_next = now + (unsigned)p.pace_ns;
         }
         uint8_t *dst = ring + (size_t)slot * p.stage_bytes;
-        if (p.probe == 1) { /* timing probe: no HBM traffic (each CTA re-reads its own 128 KB, which stays in L2) */
+        if (MD_DEC_INSTRUMENTED && p.probe == 1) { /* timing probe: no HBM traffic (each CTA re-reads its own 128 KB, which stays in L2) */
             ch.src = reinterpret_cast<const __nv_bfloat16 *>(reinterpret_cast<const char *>(p.embed) + (size_t)blockIdx.x * 131072);
             if ((ch.nr - 1) * ch.pitch + ch.bytes > 131072u) ch.pitch = 0;
         }
@@ -238,7 +255,7 @@ template <typename Epi>
 __device__ __forceinline__ void md_res_flush(const md_decode_params &p, md_consumer &c, int unit, md_res_batch &b, bool last, Epi epi) {
     asm volatile("cp.async.wait_all;" ::: "memory"); /* md_in_prefetch's copies (this thread's), visible to all after the barrier */
     md_consumer_sync(); /* every warp's partials are in c.res, and every warp is done with c.xb */
-    if (p.trace) c.t_synced = clock64();
+    if (MD_TRACING(p)) c.t_synced = clock64();
     float sc = 1.0f; /* a normed input: the norm's scale, from its per-warp sums of squares (md_norm_split) */
     if (c.normed) {
         float ss = 0.0f;
@@ -259,7 +276,7 @@ __device__ __forceinline__ void md_res_flush(const md_decode_params &p, md_consu
      * (residual rows and conv windows stay with the thread that owns the
      * row), so the phase ends without waiting here for its stores. */
     if (!last) md_consumer_sync();
-    if (p.trace) c.t_epi = clock64();
+    if (MD_TRACING(p)) c.t_epi = clock64();
 }
 
 /* vec[0, n) -> xb: x = hi + lo, both bf16 (together ~16 significant bits,
@@ -388,13 +405,13 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
     for (int k = tb * nseg; k < te * nseg; k++) {
         const int nr = r_end - r < MD_DEC_TILE_ROWS ? r_end - r : MD_DEC_TILE_ROWS;
         const int c0 = seg * sc, wd = cols - c0 < sc ? cols - c0 : sc;
-        const long long t0 = p.trace ? clock64() : 0;
+        const long long t0 = MD_TRACING(p) ? clock64() : 0;
         md_mbar_wait(&c.full[slot], par, p, 3, layer, phase);
-        if (p.trace) stall += clock64() - t0;
-        const long long t1 = p.trace ? clock64() : 0;
-        if (p.probe != 2)
+        if (MD_TRACING(p)) stall += clock64() - t0;
+        const long long t1 = MD_TRACING(p) ? clock64() : 0;
+        if (!MD_DEC_INSTRUMENTED || p.probe != 2)
             md_chunk_dots(c.ring + (size_t)slot * p.stage_bytes, stride, wd, c0, nr, dst, c.xb, c.xb_stride, c.lane, b0);
-        if (p.trace) *mma += clock64() - t1;
+        if (MD_TRACING(p)) *mma += clock64() - t1;
         md_mbar_arrive(&c.empty[slot]); /* every lane of every consumer warp, once its own reads are done (count NCT) */
         if (++slot == S) {
             slot = 0;
@@ -431,12 +448,12 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
     const int n_tiles = (rows.end - rows.begin + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS;
     constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
     if (!c.presplit) md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols);
-    if (p.trace) c.t_split = clock64();
+    if (MD_TRACING(p)) c.t_split = clock64();
     for (int tb = 0; tb < n_tiles; tb += TB) {
         const int te = tb + TB < n_tiles ? tb + TB : n_tiles;
         long long mma = 0;
         const long long stall = md_rows_batch(p, c, rows.begin, rows.end, s.cols, sc, nseg, tb, te, layer, phase, &mma);
-        if (p.trace) { /* the most any warp of the CTA waited for its chunks, and multiplied them, in this phase */
+        if (MD_TRACING(p)) { /* the most any warp of the CTA waited for its chunks, and multiplied them, in this phase */
             if (c.lane == 0) atomicMax(md_trace_stall_word(c.red), (unsigned long long)stall);
             if (c.lane == 0) atomicMax(md_trace_mma_word(c.red), (unsigned long long)mma);
             c.t_chunks = clock64();
@@ -505,8 +522,9 @@ __device__ void md_norm_split(const md_decode_params &p, md_consumer &c, const u
 
 /* Debug trace (MEGADELTA_TRACE): clock64 at the phase's start, once its
  * inputs are there, after its prologue and after its rows, for the last
- * step. Out of line, behind one test of p.trace at each call site: the
- * record code stays out of the instruction stream of untraced runs. */
+ * step. Out of line, behind one test of p.trace at each call site (in the
+ * instrumented build only): the record code stays out of the instruction
+ * stream of traced runs too. */
 __device__ __noinline__ void md_trace_record(const md_decode_params &p, float *red, int tid, unsigned step, int layer, int phase, int ev,
                                             long long t_chunks, long long t_synced, long long t_epi, long long t_split) {
     unsigned long long *stall = md_trace_stall_word(red), *mma = md_trace_mma_word(red);
@@ -528,7 +546,7 @@ __device__ __noinline__ void md_trace_record(const md_decode_params &p, float *r
 }
 
 __device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer &c, unsigned step, int layer, int phase, int ev) {
-    if (p.trace) {
+    if (MD_TRACING(p)) {
         md_trace_record(p, c.red, c.tid, step, layer, phase, ev, c.t_chunks, c.t_synced, c.t_epi, c.t_split);
         if (ev == 3) c.t_chunks = c.t_synced = c.t_epi = c.t_split = 0;
     }
@@ -538,7 +556,7 @@ __device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer 
  * (the recurrence's and the attention's sub-steps). Every step writes; the
  * last step's values are the ones left, as for md_trace. */
 __device__ __forceinline__ void md_trace_mark(const md_decode_params &p, const md_consumer &c, int layer, int phase, int ev) {
-    if (p.trace && c.tid == 0) {
+    if (MD_TRACING(p) && c.tid == 0) {
         const int slot = layer * MD_PHASES_PER_LAYER + phase;
         p.trace[((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS + ev] = clock64();
     }
@@ -546,7 +564,7 @@ __device__ __forceinline__ void md_trace_mark(const md_decode_params &p, const m
 
 /* Race hunting (MEGADELTA_DELAY_SEED): this CTA starts some phases' rows late. */
 __device__ __forceinline__ void md_maybe_delay(const md_decode_params &p, md_consumer &c, unsigned step, int layer, int phase) {
-    if (!p.delay_seed) return;
+    if (!MD_DEC_INSTRUMENTED || !p.delay_seed) return;
     if (c.tid == 0) {
         unsigned x = p.delay_seed ^ (blockIdx.x * 0x9e3779b9u) ^ (step * 0x85ebca6bu) ^ ((unsigned)(layer * 8 + phase) * 0xc2b2ae35u);
         x ^= x >> 15;
@@ -1201,7 +1219,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
 /* ================================================================ kernel */
 
 template <bool HOPPER>
-__global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __grid_constant__ md_decode_params p) {
+__global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)(const __grid_constant__ md_decode_params p) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint8_t *ring = smem;
     uint64_t *full = reinterpret_cast<uint64_t *>(smem + (size_t)p.n_stages * p.stage_bytes);
@@ -1252,15 +1270,19 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) md_decode_kernel(const __gr
     for (int step = 0; step < p.n_steps; step++) md_consumer_step(p, c, (unsigned)step);
 }
 
+} /* namespace */
+
 /* ================================================================ host */
 
-md_status md_decode_prepare(bool hopper, size_t smem) {
-    cudaError_t e = hopper ? cudaFuncSetAttribute(md_decode_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)
-                           : cudaFuncSetAttribute(md_decode_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+using namespace MD_DEC_FN(md_megakernel);
+
+md_status MD_DEC_FN(md_decode_prepare)(bool hopper, size_t smem) {
+    cudaError_t e = hopper ? cudaFuncSetAttribute(MD_DEC_FN(md_decode_kernel)<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)
+                           : cudaFuncSetAttribute(MD_DEC_FN(md_decode_kernel)<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return md_cuda_fail(e, "cudaFuncSetAttribute(decode kernel shared memory)", __FILE__, __LINE__);
     int blocks = 0;
-    e = hopper ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, md_decode_kernel<true>, MD_DEC_THREADS, smem)
-               : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, md_decode_kernel<false>, MD_DEC_THREADS, smem);
+    e = hopper ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, MD_DEC_FN(md_decode_kernel)<true>, MD_DEC_THREADS, smem)
+               : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, MD_DEC_FN(md_decode_kernel)<false>, MD_DEC_THREADS, smem);
     if (e != cudaSuccess) return md_cuda_fail(e, "occupancy query (decode kernel)", __FILE__, __LINE__);
     if (blocks < 1)
         return md_fail(MD_ERR_DEVICE, "decode kernel does not fit on an SM (%zu bytes of shared memory, %d threads)", smem,
@@ -1272,7 +1294,7 @@ md_status md_decode_prepare(bool hopper, size_t smem) {
  * kernel's block size and shared memory the GPU can run at once (the
  * cluster-based schedule in bench/NOTES.md needs 16 of 8); -1 when the
  * query fails or the GPU has no clusters. */
-int md_decode_max_clusters(bool hopper, size_t smem, int cluster) {
+int MD_DEC_FN(md_decode_max_clusters)(bool hopper, size_t smem, int cluster) {
     if (!hopper) return -1;
     cudaLaunchConfig_t cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -1287,14 +1309,14 @@ int md_decode_max_clusters(bool hopper, size_t smem, int cluster) {
     cfg.attrs = attr;
     cfg.numAttrs = 1;
     int n = 0;
-    if (cudaOccupancyMaxActiveClusters(&n, md_decode_kernel<true>, &cfg) != cudaSuccess) {
+    if (cudaOccupancyMaxActiveClusters(&n, MD_DEC_FN(md_decode_kernel)<true>, &cfg) != cudaSuccess) {
         (void)cudaGetLastError();
         return -1;
     }
     return n;
 }
 
-md_status md_decode_launch(md_cuda_ctx *g, const md_decode_params *p, int grid, size_t smem, bool hopper) {
+md_status MD_DEC_FN(md_decode_launch)(md_cuda_ctx *g, const md_decode_params *p, int grid, size_t smem, bool hopper) {
     cudaLaunchConfig_t cfg;
     memset(&cfg, 0, sizeof cfg);
     cudaLaunchAttribute attr[1];
@@ -1306,7 +1328,7 @@ md_status md_decode_launch(md_cuda_ctx *g, const md_decode_params *p, int grid, 
     cfg.stream = g->stream;
     cfg.attrs = attr;
     cfg.numAttrs = 1;
-    cudaError_t e = hopper ? cudaLaunchKernelEx(&cfg, md_decode_kernel<true>, *p) : cudaLaunchKernelEx(&cfg, md_decode_kernel<false>, *p);
+    cudaError_t e = hopper ? cudaLaunchKernelEx(&cfg, MD_DEC_FN(md_decode_kernel)<true>, *p) : cudaLaunchKernelEx(&cfg, MD_DEC_FN(md_decode_kernel)<false>, *p);
     if (e != cudaSuccess) return md_fail(MD_ERR_DEVICE, "launch of the decode kernel (%d CTAs, %zu B shared) failed: %s", grid, smem,
                                          cudaGetErrorString(e));
     return MD_OK;

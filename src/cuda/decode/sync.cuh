@@ -30,7 +30,7 @@ __device__ __forceinline__ unsigned long long md_globaltimer(void) {
 }
 
 /* Reports where a spin gave up (host-mapped memory) and stops the kernel. */
-__device__ __noinline__ void md_watchdog_fire(const md_decode_params &p, int what, int layer, int phase) {
+static __device__ __noinline__ void md_watchdog_fire(const md_decode_params &p, int what, int layer, int phase) {
     if (p.diag) {
         volatile int *d = p.diag;
         d[1] = (int)blockIdx.x;
@@ -43,6 +43,19 @@ __device__ __noinline__ void md_watchdog_fire(const md_decode_params &p, int wha
         __threadfence_system();
     }
     __trap();
+}
+
+/* The watchdog's clock, out of line (its code stays out of the wait loops,
+ * which call it every few hundred spins): the first call of a wait starts the
+ * clock (returns the time), a later one fires when more than p.watchdog_ns
+ * have passed since. Returns the start. */
+static __device__ __noinline__ unsigned long long md_watchdog_tick(const md_decode_params &p, unsigned long long t0, int what,
+                                                                   int layer, int phase) {
+    if (!p.watchdog_ns) return 0;
+    const unsigned long long now = md_globaltimer();
+    if (t0 == 0) return now;
+    if (now - t0 > (unsigned long long)p.watchdog_ns) md_watchdog_fire(p, what, layer, phase);
+    return t0;
 }
 
 /* ---------------------------------------------------------------- mbarriers */
@@ -81,11 +94,10 @@ __device__ __forceinline__ bool md_mbar_test(uint64_t *bar, unsigned parity) {
 __device__ __forceinline__ void md_mbar_wait(uint64_t *bar, unsigned parity, const md_decode_params &p, int what,
                                              int layer, int phase) {
     if (md_mbar_test(bar, parity)) return;
-    const unsigned long long t0 = p.watchdog_ns ? md_globaltimer() : 0;
+    unsigned long long t0 = 0;
     for (unsigned spins = 0;; spins++) {
         if (md_mbar_test(bar, parity)) return;
-        if (p.watchdog_ns && (spins & 1023) == 0 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
-            md_watchdog_fire(p, what, layer, phase);
+        if ((spins & 1023) == 1023) t0 = md_watchdog_tick(p, t0, what, layer, phase);
     }
 }
 
@@ -174,13 +186,12 @@ __device__ __forceinline__ unsigned long long md_ll_load(const unsigned long lon
 __device__ __forceinline__ float md_ll_wait(const unsigned long long *w, unsigned tag, unsigned long long x,
                                             const md_decode_params &p, int layer, int phase) {
     if ((unsigned)(x >> 32) != tag) {
-        const unsigned long long t0 = p.watchdog_ns ? md_globaltimer() : 0;
+        unsigned long long t0 = 0;
         for (unsigned spins = 0;; spins++) {
             md_poll_backoff(p);
             x = md_ll_load(w);
             if ((unsigned)(x >> 32) == tag) break;
-            if (p.watchdog_ns && (spins & 255) == 255 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
-                md_watchdog_fire(p, 1, layer, phase);
+            if ((spins & 255) == 255) t0 = md_watchdog_tick(p, t0, 1, layer, phase);
         }
     }
     return __uint_as_float((unsigned)x);
@@ -194,10 +205,9 @@ __device__ __forceinline__ ulonglong2 md_ll_load2(const unsigned long long *w) {
     return x;
 }
 
-__device__ __forceinline__ void md_ll_spin_check(const md_decode_params &p, unsigned spins, unsigned long long t0, int layer,
+__device__ __forceinline__ void md_ll_spin_check(const md_decode_params &p, unsigned spins, unsigned long long &t0, int layer,
                                                  int phase) {
-    if (p.watchdog_ns && (spins & 63) == 63 && md_globaltimer() - t0 > (unsigned long long)p.watchdog_ns)
-        md_watchdog_fire(p, 1, layer, phase);
+    if ((spins & 63) == 63) t0 = md_watchdog_tick(p, t0, 1, layer, phase);
 }
 
 #define MD_LL_BATCH 8 /* loads a thread keeps in flight while polling */
@@ -224,7 +234,6 @@ __device__ __forceinline__ void md_ll_gather(const unsigned long long *const (&w
                 else stale |= 1u << k;
             }
         if (!stale) return;
-        if (spins == 0 && p.watchdog_ns) t0 = md_globaltimer();
         md_poll_backoff(p);
 #pragma unroll
         for (int k = 0; k < N; k++)
@@ -275,7 +284,6 @@ __device__ __forceinline__ void md_ll_read_n(const unsigned long long *const (&s
                         }
                 }
                 if (!stale) break;
-                if (spins == 0 && p.watchdog_ns) t0 = md_globaltimer();
                 md_poll_backoff(p);
 #pragma unroll
                 for (int k = 0; k < B; k++)
@@ -313,7 +321,7 @@ __device__ __forceinline__ void md_ll_read_n(const unsigned long long *const (&s
 }
 
 /* Reads n tagged words src[0..n) into dst (see md_ll_read_n). */
-__device__ __noinline__ void md_ll_read(const unsigned long long *src, int n, unsigned tag, float *dst, int first, int stride,
+static __device__ __noinline__ void md_ll_read(const unsigned long long *src, int n, unsigned tag, float *dst, int first, int stride,
                                            const md_decode_params &p, int layer, int phase) {
     const unsigned long long *const s[1] = {src};
     const unsigned t[1] = {tag};
