@@ -29,7 +29,7 @@ rm -f "$out/prof.ncu-rep"
 elf=$(mktemp -d) && (cd "$elf" && cuobjdump -xelf all "$OLDPWD/build-gpu/megadelta" > /dev/null 2>&1)
 for f in "$elf"/*.cubin; do
   # (grep without -q: with pipefail, nvdisasm's SIGPIPE would fail the test)
-  if nvdisasm -c "$f" 2>/dev/null | grep 'md_decode_kernelILb1' > /dev/null; then nvdisasm -g -c "$f" | gzip > "$out/sass-lines.txt.gz"; break; fi
+  if nvdisasm -c "$f" 2>/dev/null | grep 'md_megakernel16md_decode_kernelILb1' > /dev/null; then nvdisasm -g -c "$f" | gzip > "$out/sass-lines.txt.gz"; break; fi
 done
 rm -rf "$elf"
 [ -s "$out/sass-lines.txt.gz" ] && python3 scripts/sass_footprint.py "$out/source.csv.gz" "$out/sass-lines.txt.gz" | head -20

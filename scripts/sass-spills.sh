@@ -4,7 +4,7 @@
 # Needs cuobjdump and nvdisasm (the CUDA toolkit of the GPU machine).
 set -uo pipefail
 bin=$(realpath "$1")
-kern=${2:-md_decode_kernelILb1}
+kern=${2:-md_megakernel16md_decode_kernelILb1}
 tmp=$(mktemp -d)
 (cd "$tmp" && cuobjdump -xelf all "$bin" > /dev/null)
 for f in "$tmp"/*.cubin; do

@@ -19,7 +19,7 @@ import sys
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under `| head`
 
 src_csv, sass_lines = sys.argv[1], sys.argv[2]
-prefix = sys.argv[3] if len(sys.argv) > 3 else '_Z16md_decode_kernelILb1EE'
+prefix = sys.argv[3] if len(sys.argv) > 3 else '_ZN13md_megakernel16md_decode_kernelILb1EE'
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 
 # offset -> (file, line) for the kernel's instructions
