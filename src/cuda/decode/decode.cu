@@ -13,6 +13,8 @@
  *   MEGADELTA_STOP=L,P       end each step after phase P of layer L (single steps only)
  *   MEGADELTA_STAGE_KB=K     ring chunk size (default 32 KB where shared memory allows)
  *   MEGADELTA_PREFETCH_KB=K  how far past the ring the producer prefetches weights into L2
+ *   MEGADELTA_COMBINE_BATCH=N  chunks of split-KV partials the attention's combine lands in
+ *                            shared memory at once (default 32; small values test its batches)
  *   MEGADELTA_POLL_NS=N      sleep N ns between polls of tagged words that are not ready yet
  *   MEGADELTA_PACE_NS=N      the producer issues a layer's ring chunks at most one per N ns
  *                            (default MD_DEC_PACE_NS; 0 = as fast as slots free up)
@@ -119,13 +121,21 @@ md_status md_decode_init(md_session_t *s) {
     }
 
     /* shared memory: vector area (also the attention scratch: queries, scores,
-     * stats, the appended key, the combine factors), then the ring */
+     * stats, the appended key, the staged norm weights and frequencies; then
+     * the combine's landing area), then the ring */
     const int max_chunks = attn_max_chunks(d, G);
     int vec = d->H;
-    const int widths[4] = {d->I, 2 * d->Vd + d->Hv /* o, z, per-head norms */, d->qd, group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D +
-                           /* after the stats: the combine's factors, or the staged norm weights and frequencies */
-                           (2 * group * max_chunks > 2 * d->D + d->R / 2 ? 2 * group * max_chunks : 2 * d->D + d->R / 2)};
-    for (int i = 0; i < 4; i++) vec = widths[i] > vec ? widths[i] : vec;
+    int combine = 0; /* md_attn_combine: a batch of partials of the widest slice, its gates and merge state */
+    long cb = md_env_long("MEGADELTA_COMBINE_BATCH", MD_DEC_ATTN_COMBINE_BATCH);
+    cb = cb < 1 ? 1 : cb > 1024 ? 1024 : cb;
+    for (int n = 1; n <= max_chunks; n++) {
+        const int sw = (d->D + n - 1) / n, nb = n < cb ? n : (int)cb;
+        const int need = nb * group * (sw + 2) + group * sw * (n > nb ? 4 : 1); /* (a merge state only across batches) */
+        combine = need > combine ? need : combine;
+    }
+    const int widths[5] = {d->I, 2 * d->Vd + d->Hv /* o, z, per-head norms */, d->qd,
+                           group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * d->D + d->R / 2, combine};
+    for (int i = 0; i < 5; i++) vec = widths[i] > vec ? widths[i] : vec;
     vec = (int)align_up((size_t)vec, 32);
     /* the ring: a stage holds one tile (16 rows) of up to 1024 columns (512
      * where shared memory is small), rows padded (schedule.cuh) */
@@ -163,11 +173,11 @@ md_status md_decode_init(md_session_t *s) {
     const size_t o_core = off; off = align_up(off + n_core * 8, 256);
     const size_t o_act = off; off = align_up(off + (size_t)d->I * 8, 256);
     const size_t o_tok = off; off = align_up(off + 8, 256);
+    const size_t o_part = off; off = align_up(off + n_part * 8, 256);
     const size_t tagged_end = off;
-    const size_t o_part = off; off = align_up(off + n_part * 4, 256);
     const size_t o_cv = off; off = align_up(off + (size_t)G * 4, 256);
     const size_t o_ci = off; off = align_up(off + (size_t)G * 4, 256);
-    const size_t o_tk = off; off = align_up(off + (size_t)(d->Hkv + 1) * 4, 256);
+    const size_t o_tk = off; off = align_up(off + 4, 256);
     MD_CUDA_CHECK(cudaMalloc(&dec->scratch, off));
     uint8_t *b = (uint8_t *)dec->scratch;
     /* tagged words start with tag 0, which no phase uses; the rest is poisoned
@@ -199,12 +209,13 @@ md_status md_decode_init(md_session_t *s) {
     p->core = (unsigned long long *)(b + o_core);
     p->act = (unsigned long long *)(b + o_act);
     p->tok = (unsigned long long *)(b + o_tok);
-    p->attn_part = (float *)(b + o_part);
+    p->attn_part = (unsigned long long *)(b + o_part);
     p->cand_val = (float *)(b + o_cv);
     p->cand_idx = (int *)(b + o_ci);
-    p->tickets = (unsigned *)(b + o_tk);
+    p->ticket = (unsigned *)(b + o_tk);
     p->diag = d_diag;
     p->attn_max_chunks = max_chunks;
+    p->attn_combine_batch = (int)cb;
     p->stage_bytes = (int)stage;
     p->n_stages = n_stages;
     p->vec_floats = vec;
@@ -247,7 +258,7 @@ void md_decode_free(md_session_t *s) {
 md_status md_decode_reset(md_session_t *s) {
     md_cuda_ctx *g = md_cuda_of(s);
     struct md_decode *dec = g->dec;
-    MD_CUDA_CHECK(cudaMemsetAsync(dec->p.tickets, 0, (size_t)(g->dims.Hkv + 1) * 4, g->stream));
+    MD_CUDA_CHECK(cudaMemsetAsync(dec->p.ticket, 0, 4, g->stream));
     return MD_OK;
 }
 

@@ -42,6 +42,7 @@ enum {
 #define MD_DEC_REC_COLS 16   /* value columns per recurrence work item */
 #define MD_DEC_ATTN_MAX_CHUNK 512
 #define MD_DEC_ATTN_MIN_CHUNK 16
+#define MD_DEC_ATTN_COMBINE_BATCH 32 /* chunks whose partials md_attn_combine lands in shared memory at once (default) */
 
 /* Everything the kernel reads, by value. */
 typedef struct md_decode_params {
@@ -58,16 +59,17 @@ typedef struct md_decode_params {
     unsigned long long *act;           /* [I] silu(gate) * up */
     unsigned long long *tok;           /* [1] {next input token, tag of the argmax that chose it} */
     /* scratch written and read inside the launch (never through the read-only path) */
-    float *attn_part;                  /* [Hkv][max_chunks][group][D + 2] split-KV partials: o, then m, l */
+    unsigned long long *attn_part;     /* [Hkv][max_chunks][group][D + 2] split-KV partials, tagged words: o, then m, l */
     float *cand_val;                   /* [G] per-CTA argmax candidates */
     int *cand_idx;
-    unsigned int *tickets;             /* [Hkv] attention combine, [Hkv] the argmax */
+    unsigned int *ticket;              /* the argmax: CTAs done with the LM head */
     int32_t *out_tokens;               /* [n_steps] argmax of each step */
     float *logits;                     /* [V] the last step's logits, or NULL */
     int *diag;                         /* host-mapped [8]: watchdog report */
     int pos0, n_steps;
     unsigned long long epoch0;         /* steps since reset, before this launch */
     int attn_max_chunks;
+    int attn_combine_batch;            /* chunks md_attn_combine lands at once (MEGADELTA_COMBINE_BATCH, tests) */
     int stage_bytes, n_stages;         /* the ring */
     int prefetch_chunks;               /* chunks prefetched into L2 beyond the ring */
     int vec_floats;                    /* floats of the consumers' shared vector area */

@@ -825,11 +825,91 @@ __device__ void md_head_norm_rope(float *x, const float *w, const float *f, cons
     __syncwarp();
 }
 
+/* The split-KV combine, spread over the items of kv head kvh: item ch, once
+ * every item of this CTA wrote its partial, waits for the partials of all
+ * chunks in its slice of the head dims, [ch D / n, (ch + 1) D / n) (tagged
+ * words: no fence, no ticket, and a slice is 1 / n of the data, so the words
+ * of a batch are in flight at once, md_ll_gather), merges them in chunk
+ * order, rescaling online by each chunk's max, applies the output gate and
+ * publishes its slice of the heads' outputs. The words land in shared memory
+ * (land: [chunk][head][slice dims, m, l], then the gates [head][slice], then
+ * the merge state [head][slice][M, L, o]), p.attn_combine_batch chunks at a
+ * time.
+ * Divisions by the slice sizes through float reciprocals: exact for the
+ * indices here (< 2^16, divisors <= 258). */
+static __device__ __noinline__ void md_attn_combine(const md_decode_params &p, float *land, int tid, int kvh, int ch, int n_chunks,
+                                                    unsigned tag_in, unsigned tag_out, int layer) {
+    const md_cuda_dims &d = p.d;
+    const int D = d.D, group = d.Hq / d.Hkv;
+    const int d0 = ch * D / n_chunks, sw = (ch + 1) * D / n_chunks - d0, seg = sw + 2;
+    if (sw == 0) return; /* more chunks than dims: (the whole CTA returns) */
+    const size_t stride = (size_t)group * (D + 2);
+    const unsigned long long *part0 = p.attn_part + (size_t)kvh * p.attn_max_chunks * stride + d0;
+    const float inv_seg = 1.0f / (float)seg, inv_group = 1.0f / (float)group, inv_sw = 1.0f / (float)sw;
+    const int B = p.attn_combine_batch, units = group * sw, nb0 = n_chunks < B ? n_chunks : B;
+    float *gates = land + nb0 * group * seg, *state = gates + units; /* (the first batch's gate words land at gates) */
+    md_consumer_sync(); /* land overlaps the scores, which every warp's P V read */
+    for (int q0 = 0; q0 < n_chunks; q0 += B) {
+        const int nb = n_chunks - q0 < B ? n_chunks - q0 : B;
+        const int nw = nb * group * seg, n_all = nw + (q0 == 0 ? units : 0); /* the gates with the first batch */
+        for (int i0 = tid; i0 < n_all; i0 += 8 * NCT) {
+            const unsigned long long *w[8];
+            unsigned tg[8];
+            float v[8];
+            int n = 0;
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                const int i = i0 + k * NCT;
+                w[k] = p.mix; /* (unused) */
+                tg[k] = tag_out;
+                if (i < nw) {
+                    const int qh = __float2int_rz(((float)i + 0.5f) * inv_seg), e = i - qh * seg;
+                    const int q = __float2int_rz(((float)qh + 0.5f) * inv_group), hh = qh - q * group;
+                    w[k] = part0 + (size_t)(q0 + q) * stride + hh * (D + 2) + (e < sw ? e : D - d0 + e - sw);
+                    n = k + 1;
+                } else if (i < n_all) {
+                    const int j = i - nw, hh = __float2int_rz(((float)j + 0.5f) * inv_sw), e = j - hh * sw;
+                    w[k] = p.mix + (size_t)(kvh * group + hh) * 2 * D + D + d0 + e;
+                    tg[k] = tag_in;
+                    n = k + 1;
+                }
+            }
+            md_ll_gather<8>(w, tg, n, v, p, layer, MD_PH_MIX);
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                if (k < n) land[i0 + k * NCT] = v[k];
+        }
+        md_consumer_sync();
+        for (int u = tid; u < units; u += NCT) {
+            const int hh = __float2int_rz(((float)u + 0.5f) * inv_sw), e = u - hh * sw;
+            float *st = state + 3 * u;
+            float M = q0 == 0 ? -FLT_MAX : st[0], L = q0 == 0 ? 0.0f : st[1], o = q0 == 0 ? 0.0f : st[2];
+            for (int q = 0; q < nb; q++) {
+                const float *r = land + (q * group + hh) * seg;
+                const float m = r[sw], Mn = fmaxf(M, m), fo = __expf(M - Mn), fn = __expf(m - Mn);
+                L = L * fo + r[sw + 1] * fn;
+                o = o * fo + r[e] * fn;
+                M = Mn;
+            }
+            if (q0 + nb < n_chunks) {
+                st[0] = M;
+                st[1] = L;
+                st[2] = o;
+            } else { /* (L >= 1: the chunk holding the max adds exp(0)) */
+                md_ll_store(p.core + (size_t)(kvh * group + hh) * D + d0 + e, __fdividef(o, L) * md_fast_sigmoid(gates[u]), tag_out);
+            }
+        }
+        md_consumer_sync();
+    }
+}
+
 /* Split-KV attention for one token. Item (kv head, chunk of positions) runs
- * every query head of the GQA group over its chunk and writes a partial
- * (unnormalised o, running max m, sum l); the last item of a kv head to
- * finish (atomic ticket) combines the partials in chunk order, applies the
- * output gate and writes core[head * D + d]. The item holding the current
+ * every query head of the GQA group over its chunk and publishes a partial
+ * (unnormalised o, running max m, sum l) as tagged words; then every item
+ * combines the partials of its slice of the head dims (md_attn_combine),
+ * applies the output gate and writes that slice of core[head * D + d]. (A
+ * ticket, the last item combining everything, cost a fence, an atomic and
+ * three rounds of loads on the critical path.) The item holding the current
  * position normalises, rotates and appends this token's key and value; the
  * fence after that append, and the one at each item's start, order it
  * before any later step's reads (through the tagged words in between).
@@ -852,7 +932,6 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
     float *sq = c.vec;                    /* [group][D] rotated, scaled queries */
     float *sc = c.vec + group * D;        /* [group][chunk] scores, then probabilities */
     float *sml = sc + group * chunk;      /* [group] max, then [group] sum */
-    int *s_last = reinterpret_cast<int *>(c.red + RED_FLOATS - 1);
     const size_t cache_off = (size_t)L->slot * d.n_ctx * d.kvd;
     const __nv_bfloat16 *kc = p.k_cache + cache_off;
     const __nv_bfloat16 *vc = p.v_cache + cache_off;
@@ -970,75 +1049,19 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
                 o0 += pj * v2.x;
                 o1 += pj * v2.y;
             }
-            float *part = p.attn_part + (((size_t)kvh * p.attn_max_chunks + ch) * group + hh) * (D + 2);
-            *reinterpret_cast<float2 *>(part + 2 * dp) = make_float2(o0, o1);
-            if (dp == 0) *reinterpret_cast<float2 *>(part + D) = make_float2(sml[hh], sml[group + hh]);
+            unsigned long long *part = p.attn_part + (((size_t)kvh * p.attn_max_chunks + ch) * group + hh) * (D + 2);
+            md_ll_store2(part + 2 * dp, o0, o1, tag_out);
+            if (dp == 0) md_ll_store2(part + D, sml[hh], sml[group + hh], tag_out);
         }
-        md_consumer_sync();
-        if (c.tid == 0) {
-            __threadfence();
-            const unsigned t = atomicAdd(&p.tickets[kvh], 1u);
-            *s_last = t == (unsigned)(n_chunks - 1);
-            if (*s_last) __threadfence();
-        }
-        md_consumer_sync();
-        md_trace_mark(p, c, layer, MD_PH_MIX, 6); /* trace: P V, partials and the ticket done */
-        if (*s_last) { /* combine in chunk order, gate, write the head outputs */
-            const size_t stride = (size_t)group * (D + 2);
-            const float *part0 = p.attn_part + (size_t)kvh * p.attn_max_chunks * stride;
-            /* the per-chunk scale factors first, all loads in flight at once */
-            float *fac = wsm; /* [group][n_chunks] m_c, then exp(m_c - M); sml[hh] becomes 1/L (the staged weights are done with) */
-            float *lsm = fac + group * n_chunks;  /* [group][n_chunks] l_c */
-            for (int hh = c.w; hh < group; hh += NCW) {
-                float M = -FLT_MAX;
-                for (int q = c.lane; q < n_chunks; q += 32) { /* m and l of a chunk are adjacent: one load */
-                    const float2 ml = __ldcg(reinterpret_cast<const float2 *>(part0 + q * stride + hh * (D + 2) + D));
-                    fac[hh * n_chunks + q] = ml.x;
-                    lsm[hh * n_chunks + q] = ml.y;
-                    M = fmaxf(M, ml.x);
-                }
-                M = md_warp_max(M);
-                float Ls = 0.0f;
-                for (int q = c.lane; q < n_chunks; q += 32) {
-                    const float f = __expf(fac[hh * n_chunks + q] - M);
-                    fac[hh * n_chunks + q] = f;
-                    Ls += lsm[hh * n_chunks + q] * f;
-                }
-                Ls = md_warp_sum(Ls);
-                if (c.lane == 0) sml[hh] = 1.0f / Ls;
-            }
-            md_consumer_sync();
-            for (int t = c.tid; t < group * pairs; t += NCT) {
-                const int hh = md_udiv(t, p.mg_pairs), dp = t - hh * pairs;
-                const int head = kvh * group + hh;
-                const unsigned long long *gate = p.mix + (size_t)head * 2 * D + D + 2 * dp;
-                const ulonglong2 gw = md_ll_load2(gate); /* in flight during the sum (16-byte aligned: dp even) */
-                float o0 = 0.0f, o1 = 0.0f;
-#pragma unroll 8
-                for (int q = 0; q < n_chunks; q++) {
-                    const float2 ov = __ldcg(reinterpret_cast<const float2 *>(part0 + q * stride + hh * (D + 2) + 2 * dp));
-                    const float f = fac[hh * n_chunks + q];
-                    o0 += ov.x * f;
-                    o1 += ov.y * f;
-                }
-                float g[2];
-                {
-                    const unsigned long long *const gp[2] = {gate, gate + 1};
-                    const unsigned gt[2] = {tag_in, tag_in};
-                    if ((unsigned)(gw.x >> 32) == tag_in && (unsigned)(gw.y >> 32) == tag_in) {
-                        g[0] = __uint_as_float((unsigned)gw.x);
-                        g[1] = __uint_as_float((unsigned)gw.y);
-                    } else {
-                        md_ll_gather<2>(gp, gt, 2, g, p, layer, MD_PH_MIX);
-                    }
-                }
-                md_ll_store(p.core + head * D + 2 * dp, o0 * sml[hh] * md_fast_sigmoid(g[0]), tag_out);
-                md_ll_store(p.core + head * D + 2 * dp + 1, o1 * sml[hh] * md_fast_sigmoid(g[1]), tag_out);
-            }
-            if (c.tid == 0) atomicExch(&p.tickets[kvh], 0u);
-        }
-        md_consumer_sync();
-        md_trace_mark(p, c, layer, MD_PH_MIX, 7); /* trace: the combine done (when this item was last) */
+        md_trace_mark(p, c, layer, MD_PH_MIX, 6); /* trace: P V and partials done */
+        md_consumer_sync(); /* the next item reuses the staged rows and c.vec */
+    }
+    /* the combine, once every item of this CTA wrote its partial (an item's
+     * combine waits for every item of its kv head) */
+    for (int item = blockIdx.x; item < items; item += G) {
+        const int kvh = item / n_chunks, ch = item % n_chunks;
+        md_attn_combine(p, c.vec, c.tid, kvh, ch, n_chunks, tag_in, tag_out, layer);
+        md_trace_mark(p, c, layer, MD_PH_MIX, 7); /* trace: the combine done */
     }
 }
 
@@ -1076,7 +1099,7 @@ __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, floa
         p.cand_val[blockIdx.x] = v;
         p.cand_idx[blockIdx.x] = idx;
         __threadfence();
-        *s_last = atomicAdd(&p.tickets[p.d.Hkv], 1u) == gridDim.x - 1;
+        *s_last = atomicAdd(&p.ticket[0], 1u) == gridDim.x - 1;
         if (*s_last) __threadfence();
     }
     md_consumer_sync();
@@ -1105,7 +1128,7 @@ __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, floa
         for (int i = 0; i < NCW; i++) md_better(gv, gi, rv[i], ri[i]);
         if (gi < 0 || gi >= p.d.vocab) gi = 0; /* all-NaN logits: keep the next embedding lookup in range */
         p.out_tokens[step] = gi;
-        atomicExch(&p.tickets[p.d.Hkv], 0u);
+        atomicExch(&p.ticket[0], 0u);
         md_ll_store(p.tok, __int_as_float(gi), md_tag(p, step, p.d.n_layers, 0));
     }
     md_consumer_sync();

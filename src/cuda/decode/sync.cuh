@@ -176,6 +176,12 @@ __device__ __forceinline__ void md_ll_store(unsigned long long *w, float v, unsi
     asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(w), "l"(x) : "memory");
 }
 
+/* Two adjacent tagged words (16-byte aligned) in one store. */
+__device__ __forceinline__ void md_ll_store2(unsigned long long *w, float v0, float v1, unsigned tag) {
+    const unsigned long long x0 = ((unsigned long long)tag << 32) | __float_as_uint(v0), x1 = ((unsigned long long)tag << 32) | __float_as_uint(v1);
+    asm volatile("st.relaxed.gpu.global.v2.u64 [%0], {%1, %2};" ::"l"(w), "l"(x0), "l"(x1) : "memory");
+}
+
 __device__ __forceinline__ unsigned long long md_ll_load(const unsigned long long *w) {
     unsigned long long x;
     asm volatile("ld.relaxed.gpu.global.u64 %0, [%1];" : "=l"(x) : "l"(w) : "memory");
