@@ -25,9 +25,9 @@
  *                            phase adds after the previous phase's last CTA, and [when its
  *                            last CTA had its inputs]); the attention items' sub-steps
  *   MEGADELTA_PROBE=1|2      timing probes, results wrong by design (decode.cuh)
- * MEGADELTA_TRACE, _DELAY_SEED and _PROBE run the instrumented build of the
- * kernel (megakernel_instrumented.cu): the same source with the instruments
- * compiled in, which the plain build leaves out.
+ * MEGADELTA_TRACE, _DELAY_SEED, _PROBE, _STOP and _POLL_NS run the
+ * instrumented build of the kernel (megakernel_instrumented.cu): the same
+ * source with the instruments compiled in, which the plain build leaves out.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,7 +157,9 @@ md_status md_decode_init(md_session_t *s) {
     int n_stages = (int)((g->smem_optin - fixed - 1024) / (stage + 16));
     n_stages = n_stages > 16 ? 16 : n_stages;
     dec->smem = (size_t)n_stages * stage + (size_t)n_stages * 16 + align_up(fixed, 16);
-    dec->instrumented = md_env_long("MEGADELTA_TRACE", 0) || md_env_long("MEGADELTA_DELAY_SEED", 0) || md_env_long("MEGADELTA_PROBE", 0);
+    const char *stop_env = getenv("MEGADELTA_STOP");
+    dec->instrumented = md_env_long("MEGADELTA_TRACE", 0) || md_env_long("MEGADELTA_DELAY_SEED", 0) || md_env_long("MEGADELTA_PROBE", 0) ||
+                        md_env_long("MEGADELTA_POLL_NS", MD_DEC_POLL_NS) || (stop_env && *stop_env);
     st = dec->instrumented ? md_decode_prepare_instrumented(dec->hopper, dec->smem) : md_decode_prepare(dec->hopper, dec->smem);
     if (st != MD_OK) return st;
 

@@ -29,6 +29,11 @@
 #include "cuda/backend.cuh"
 
 #define MD_PHASES_PER_LAYER 5
+/* 1 in the instrumented build of the kernel (megakernel_instrumented.cu) */
+#ifndef MD_DEC_INSTRUMENTED
+#define MD_DEC_INSTRUMENTED 0
+#endif
+
 enum {
     MD_PH_MIX_IN = 0, /* IN (linear) / QKV (full) */
     MD_PH_MIX = 1,    /* REC (linear) / ATTN (full) */

@@ -19,6 +19,21 @@
  * weights exact. The FMA version was issue-bound at ~40 KB of weights per
  * microsecond per SM (half of it unpacking bf16).
  */
+/* Two builds of this file: the one decode runs, and (megakernel_instrumented.cu,
+ * MD_DEC_INSTRUMENTED 1) the one it runs under MEGADELTA_TRACE, _DELAY_SEED,
+ * _PROBE, _STOP or _POLL_NS, which alone carries the trace recording, the
+ * random delays, the timing probes, the early stop and the poll back-off:
+ * their tests and clock reads were ~16 KB of code in every run's instruction
+ * stream (tg128 +1.7% without them). */
+#ifndef MD_DEC_INSTRUMENTED
+#define MD_DEC_INSTRUMENTED 0
+#endif
+#if MD_DEC_INSTRUMENTED
+#define MD_DEC_FN(name) name##_instrumented
+#else
+#define MD_DEC_FN(name) name
+#endif
+
 #include <float.h>
 #include <limits.h>
 
@@ -27,17 +42,6 @@
 #include "cuda/decode/schedule.cuh"
 #include "cuda/decode/sync.cuh"
 
-/* Two builds of this file: the one decode runs, and (megakernel_instrumented.cu,
- * MD_DEC_INSTRUMENTED 1) the one it runs under MEGADELTA_TRACE, _DELAY_SEED or
- * _PROBE, which alone carries the trace recording, the random delays and the
- * timing probes: their tests and clock reads were ~16 KB of code in every
- * run's instruction stream (tg128 +1.7% without them). */
-#ifndef MD_DEC_INSTRUMENTED
-#define MD_DEC_INSTRUMENTED 0
-#define MD_DEC_FN(name) name
-#else
-#define MD_DEC_FN(name) name##_instrumented
-#endif
 #define MD_TRACING(p) (MD_DEC_INSTRUMENTED && (p).trace != nullptr)
 
 #define NCW MD_DEC_CONSUMER_WARPS

@@ -142,7 +142,7 @@ __device__ __forceinline__ int md_phases_of(const md_decode_params &p, int layer
 }
 
 __device__ __forceinline__ bool md_is_stop(const md_decode_params &p, int layer, int phase) {
-    return layer == p.stop_layer && phase == p.stop_phase;
+    return MD_DEC_INSTRUMENTED && layer == p.stop_layer && phase == p.stop_phase;
 }
 
 #endif

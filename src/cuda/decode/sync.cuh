@@ -168,7 +168,7 @@ __device__ __forceinline__ void md_prefetch_l2_lanes(const void *src, uint32_t b
  * polls, and re-polling at once keeps L2 busy with requests that slow the
  * very stores they wait for (MEGADELTA_POLL_NS). */
 __device__ __forceinline__ void md_poll_backoff(const md_decode_params &p) {
-    if (p.poll_ns) __nanosleep((unsigned)p.poll_ns);
+    if (MD_DEC_INSTRUMENTED && p.poll_ns) __nanosleep((unsigned)p.poll_ns);
 }
 
 __device__ __forceinline__ void md_ll_store(unsigned long long *w, float v, unsigned tag) {
