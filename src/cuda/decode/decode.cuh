@@ -114,8 +114,10 @@ typedef struct md_decode_params {
  * (bench/NOTES.md, session 5). Measured on the H100 (tg128, -r 5, two
  * rounds): 0 ns 1,124 / 1,125 tok/s, 1200 ns 1,134 / 1,136, 1400 ns 1,135 /
  * 1,136, 1600 ns 1,119 / 1,118 (the ring starts to run dry: a layer needs a
- * chunk every ~1.9 us on average). Retune when the step gets faster. */
-#define MD_DEC_PACE_NS 1200
+ * chunk every ~1.9 us on average). Retune when the step gets faster: at v27
+ * (session 7, same binary, two rounds) 800 ns 1,295 / 1,296, 1000 ns 1,302 /
+ * 1,300, 1200 ns 1,281 / 1,274, 1500 ns 1,270 / 1,274. */
+#define MD_DEC_PACE_NS 1000
 /* Weights the producer keeps requested into L2 beyond the ring, per SM (the
  * ring alone, ~165 KB, covers ~7 us of streaming). Measured on the H100:
  * slower the further ahead (session 1: 785 -> 776..645 tok/s for 96-256 KB;
