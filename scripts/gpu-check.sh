@@ -67,6 +67,10 @@ if [ "$mode" != bench ] && [ "$mode" != decode ]; then
   done
   MEGADELTA_DELAY_SEED=12345 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/delay.log" 2>&1
   row "random delays (tiny)" "rc=$? $(grep -h worst "$out/delay.log" | head -1 | cut -c1-50)"
+  # the attention's combine in batches of 2 chunks (its multi-batch path, which the default of
+  # 32 reaches only past ~500 positions)
+  MEGADELTA_COMBINE_BATCH=2 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/combine2.log" 2>&1
+  row "combine batches of 2 (tiny)" "rc=$? $(grep -h worst "$out/combine2.log" | head -1 | cut -c1-50)"
 fi
 if [ "$mode" = full ]; then
   run_ctest 'test_gpu_08b' 08b
