@@ -81,6 +81,8 @@ md_status md_decode_init(md_session_t *s) {
         return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: DeltaNet head dims dk=%d, dv=%d (need dk a multiple of 32 up to 128, dv a multiple of 16)",
                        d->dk, d->dv);
 
+    if (d->D % 8)
+        return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: attention head dim %d (must be a multiple of 8)", d->D);
     if (d->H % 32 || d->I % 32 || d->Vd % 32 || d->qd % 32)
         return md_fail(MD_ERR_UNSUPPORTED,
                        "GPU decode: matrix widths hidden=%d, intermediate=%d, value dim=%d, query dim=%d (each must be a multiple of 32)",

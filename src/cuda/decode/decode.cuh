@@ -105,7 +105,8 @@ typedef struct md_decode_params {
 #define MD_DEC_TRACE_EVENTS 11 /* start, inputs ready, prologue done, rows done, cycles the slowest warp waited for the ring,
                                   chunks done, every warp's chunks done, epilogues done, input split, cycles the slowest
                                   warp multiplied, %globaltimer at the start (to put every SM's clock on one time line) */
-#define MD_DEC_POLL_NS 0     /* see md_poll_backoff; 200-1000 ns measured no better on the H100 */
+#define MD_DEC_POLL_NS 0     /* see md_poll_backoff; 64-1000 ns measured 5-7% slower on the H100. Keep 0: a
+                                nonzero default would send every run to the instrumented build */
 /* The producer refills the ring at most one chunk per MD_DEC_PACE_NS while
  * streaming the layers (not the LM head, which is bandwidth-bound). Without
  * it, the 4 chunks a phase frees are refilled at once by every SM (17 MB at
@@ -134,7 +135,7 @@ struct md_decode {
     int grid;
     size_t smem;
     bool hopper;
-    bool instrumented;                 /* MEGADELTA_TRACE, _DELAY_SEED or _PROBE: the instrumented build runs */
+    bool instrumented;                 /* MEGADELTA_TRACE, _DELAY_SEED, _PROBE, _STOP or _POLL_NS: the instrumented build runs */
     cudaEvent_t ev0, ev1;
     unsigned long long *d_trace;       /* MEGADELTA_TRACE=1 */
     unsigned long long tok_word;       /* the first token's tagged word, while its copy is in flight */

@@ -714,7 +714,9 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
         const float ks = rsqrtf(md_warp_sum(sk) + 1e-6f);
         const float beta = md_fast_sigmoid(b);
         const float x = a + dtb;
-        const float decay = __expf(-A * (x > 20.0f ? x : __logf(1.0f + __expf(x)))); /* fast forms: less code on the critical path */
+        /* softplus by log1pf (accurate where exp(x) is small: the state decays by
+         * it every step, so its relative error compounds over a context) */
+        const float decay = __expf(-A * (x > 20.0f ? x : log1pf(__expf(x))));
 #pragma unroll
         for (int m = 0; m < MAX_DK_LANE; m++)
             if (m < per_lane) {
@@ -957,7 +959,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         /* the norm weights and rotary frequencies into shared memory while
          * the queries are polled for (read after them, they were two more
          * round trips on the critical path) */
-        float *wsm = sml + 2 * group + 2 * D; /* [D] q norm, [D] k norm, [R/2] frequencies; the combine's factors later */
+        float *wsm = sml + 2 * group + 2 * D; /* [D] q norm, [D] k norm, [R/2] frequencies */
         for (int i = c.tid; i < 2 * D + d.R / 2; i += NCT) {
             const float *src = i < D ? L->q_norm + i : i < 2 * D ? L->k_norm + (i - D) : p.inv_freq + (i - 2 * D);
             asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(wsm + i)), "l"(src) : "memory");
