@@ -7,7 +7,12 @@
  *   3. latencies, in ns (SM clock from the device): a cluster barrier, a
  *      DSMEM ping-pong between two CTAs of a cluster, a global-memory
  *      ping-pong between CTAs of different clusters, and an all-CTA exchange
- *      of tagged words (every CTA publishes one word, every CTA polls all).
+ *      of tagged words (every CTA publishes one word, every CTA polls all);
+ *   4. (session 7) the push form: st.async into a peer's shared memory,
+ *      completing bytes on the peer's mbarrier, so the receiver waits on
+ *      its own mbarrier instead of polling: a ping-pong and an in-cluster
+ *      exchange; and a DSMEM ping-pong with relaxed stores and polls (the
+ *      tagged-word discipline inside a cluster).
  * Build: nvcc -arch=sm_90a -O3 -o cluster_probe bench/cluster_probe.cu
  */
 #include <cstdio>
@@ -37,6 +42,34 @@ static __device__ __forceinline__ unsigned ld_local_acquire(const unsigned *p) {
     asm volatile("ld.acquire.cluster.shared::cta.u32 %0, [%1];" : "=r"(v) : "r"((uint32_t)__cvta_generic_to_shared(p)) : "memory");
     return v;
 }
+static __device__ __forceinline__ void st_remote_relaxed(uint32_t addr, unsigned v) {
+    asm volatile("st.relaxed.cluster.shared::cluster.u32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
+}
+static __device__ __forceinline__ unsigned ld_local_relaxed(const unsigned *p) {
+    unsigned v;
+    asm volatile("ld.relaxed.cluster.shared::cta.u32 %0, [%1];" : "=r"(v) : "r"((uint32_t)__cvta_generic_to_shared(p)) : "memory");
+    return v;
+}
+/* the push form: 4 bytes into a peer's shared memory (addr, mapped), the
+ * peer's mbarrier (bar, mapped) counting them as completed transaction bytes */
+static __device__ __forceinline__ void st_async_push(uint32_t addr, unsigned v, uint32_t bar) {
+    asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.u32 [%0], %1, [%2];" ::"r"(addr), "r"(v), "r"(bar) : "memory");
+}
+static __device__ __forceinline__ void mbar_init(uint64_t *bar, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"((uint32_t)__cvta_generic_to_shared(bar)), "r"(count) : "memory");
+}
+/* this CTA's arrival on its own mbarrier, expecting `bytes` more transaction bytes this phase */
+static __device__ __forceinline__ void mbar_arm(uint64_t *bar, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"((uint32_t)__cvta_generic_to_shared(bar)), "r"(bytes) : "memory");
+}
+static __device__ __forceinline__ void mbar_wait_cluster(uint64_t *bar, unsigned parity) {
+    uint32_t ok = 0;
+    while (!ok)
+        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(ok)
+                     : "r"((uint32_t)__cvta_generic_to_shared(bar)), "r"(parity)
+                     : "memory");
+}
 static __device__ __forceinline__ void st_gpu(unsigned *p, unsigned v) {
     asm volatile("st.relaxed.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
 }
@@ -48,10 +81,14 @@ static __device__ __forceinline__ unsigned ld_gpu(const unsigned *p) {
 
 /* out[0]: cycles per cluster barrier; out[1]: DSMEM round trip; out[2]:
  * global round trip (CTA 0 <-> CTA G/2); out[3]: all-CTA tagged exchange
- * round; out[4]: cluster-only tagged exchange round (DSMEM stores). */
+ * round; out[4]: cluster-only tagged exchange round (DSMEM stores); out[5]:
+ * push ping-pong round trip (st.async + mbarrier); out[6]: in-cluster push
+ * exchange round; out[7]: relaxed DSMEM ping-pong round trip. */
 __global__ void probe(unsigned *glob, long long *out, int iters) {
     __shared__ unsigned flag[32];
     __shared__ unsigned tags[16];
+    __shared__ unsigned pushed[16];
+    __shared__ uint64_t bar_pp, bar_ex;
     const unsigned rk = rank_in_cluster();
     const int G = gridDim.x;
     if (threadIdx.x < 32) flag[threadIdx.x] = 0;
@@ -127,6 +164,62 @@ __global__ void probe(unsigned *glob, long long *out, int iters) {
     t1 = clock64();
     if (blockIdx.x == 0 && threadIdx.x == 0) out[4] = (t1 - t0) / iters;
     cluster_sync();
+    /* 6. push ping-pong, ranks 0 and 1 of cluster 0: each arms its own
+     * mbarrier for 4 bytes a round and waits on it; the peer's st.async
+     * completes them */
+    if (threadIdx.x == 0) {
+        mbar_init(&bar_pp, 1);
+        mbar_init(&bar_ex, 1);
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    cluster_sync();
+    if (blockIdx.x < 2 && threadIdx.x == 0) {
+        const uint32_t pv = map_rank(&flag[1], rk ^ 1u), pb = map_rank(&bar_pp, rk ^ 1u);
+        t0 = clock64();
+        for (int i = 0; i < iters; i++) {
+            mbar_arm(&bar_pp, 4);
+            if (rk == 0) {
+                st_async_push(pv, (unsigned)i + 1, pb);
+                mbar_wait_cluster(&bar_pp, (unsigned)i & 1);
+            } else {
+                mbar_wait_cluster(&bar_pp, (unsigned)i & 1);
+                st_async_push(pv, (unsigned)i + 1, pb);
+            }
+        }
+        t1 = clock64();
+        if (rk == 0) out[5] = (t1 - t0) / iters;
+    }
+    cluster_sync();
+    /* 7. in-cluster push exchange: every rank pushes one word into every
+     * other rank's pushed[rank] and waits for the n - 1 words pushed to it */
+    t0 = clock64();
+    for (int i = 0; i < iters; i++) {
+        if (threadIdx.x == 0) mbar_arm(&bar_ex, 4 * (n - 1));
+        if (threadIdx.x < n && threadIdx.x != rk)
+            st_async_push(map_rank(&pushed[rk], threadIdx.x), (unsigned)i + 1, map_rank(&bar_ex, threadIdx.x));
+        if (threadIdx.x == 0) mbar_wait_cluster(&bar_ex, (unsigned)i & 1);
+        __syncthreads();
+    }
+    t1 = clock64();
+    if (blockIdx.x == 0 && threadIdx.x == 0) out[6] = (t1 - t0) / iters;
+    cluster_sync();
+    /* 8. relaxed DSMEM ping-pong (the tagged-word discipline in a cluster) */
+    if (blockIdx.x < 2 && threadIdx.x == 0) {
+        const uint32_t peer = map_rank(&flag[2], rk ^ 1u);
+        t0 = clock64();
+        for (int i = 1; i <= iters; i++) {
+            if (rk == 0) {
+                st_remote_relaxed(peer, (unsigned)i);
+                while (ld_local_relaxed(&flag[2]) != (unsigned)i) {}
+            } else {
+                while (ld_local_relaxed(&flag[2]) != (unsigned)i) {}
+                st_remote_relaxed(peer, (unsigned)i);
+            }
+        }
+        t1 = clock64();
+        if (rk == 0) out[7] = (t1 - t0) / iters;
+    }
+    cluster_sync();
 }
 
 /* A launch of `probe` over `grid` CTAs (256 threads, smem bytes each) in
@@ -191,12 +284,14 @@ int main() {
             (void)cudaGetLastError();
             continue;
         }
-        long long h[5];
+        long long h[8];
         CK(cudaMemcpy(h, out, sizeof h, cudaMemcpyDeviceToHost));
         const double ns = 1e6 / clk_khz;
         printf("cooperative launch, %d clusters of %d (%d CTAs): cluster barrier %.0f ns, DSMEM round trip %.0f ns, "
                "global round trip %.0f ns, all-CTA tagged exchange %.0f ns, in-cluster DSMEM exchange %.0f ns\n",
                n, cs, G, h[0] * ns, h[1] * ns, h[2] * ns, h[3] * ns, h[4] * ns);
+        printf("  push form: st.async ping-pong %.0f ns, in-cluster push exchange %.0f ns; relaxed DSMEM ping-pong %.0f ns\n",
+               h[5] * ns, h[6] * ns, h[7] * ns);
     }
     return 0;
 }
