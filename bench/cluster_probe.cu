@@ -79,6 +79,24 @@ static __device__ __forceinline__ unsigned ld_gpu(const unsigned *p) {
     return v;
 }
 
+/* Cycles per DSMEM round trip between ranks 0 and 1 of a cluster (thread 0
+ * of each; flag is this CTA's word the peer writes): release stores and
+ * acquire polls, or relaxed ones (the tagged-word discipline in a cluster). */
+template <bool RELAXED>
+static __device__ long long dsmem_ping_pong(unsigned *flag, unsigned rk, int iters) {
+    const uint32_t peer = map_rank(flag, rk ^ 1u);
+    const long long t0 = clock64();
+    for (int i = 1; i <= iters; i++) {
+        if (rk != 0)
+            while ((RELAXED ? ld_local_relaxed(flag) : ld_local_acquire(flag)) != (unsigned)i) {}
+        if (RELAXED) st_remote_relaxed(peer, (unsigned)i);
+        else st_remote_release(peer, (unsigned)i);
+        if (rk == 0)
+            while ((RELAXED ? ld_local_relaxed(flag) : ld_local_acquire(flag)) != (unsigned)i) {}
+    }
+    return (clock64() - t0) / iters;
+}
+
 /* out[0]: cycles per cluster barrier; out[1]: DSMEM round trip; out[2]:
  * global round trip (CTA 0 <-> CTA G/2); out[3]: all-CTA tagged exchange
  * round; out[4]: cluster-only tagged exchange round (DSMEM stores); out[5]:
@@ -101,19 +119,8 @@ __global__ void probe(unsigned *glob, long long *out, int iters) {
     if (blockIdx.x == 0 && threadIdx.x == 0) out[0] = (t1 - t0) / iters;
     /* 2. DSMEM ping-pong, ranks 0 and 1 of cluster 0 */
     if (blockIdx.x < 2 && threadIdx.x == 0) {
-        const uint32_t peer = map_rank(&flag[0], rk ^ 1u);
-        t0 = clock64();
-        for (int i = 1; i <= iters; i++) {
-            if (rk == 0) {
-                st_remote_release(peer, (unsigned)i);
-                while (ld_local_acquire(&flag[0]) != (unsigned)i) {}
-            } else {
-                while (ld_local_acquire(&flag[0]) != (unsigned)i) {}
-                st_remote_release(peer, (unsigned)i);
-            }
-        }
-        t1 = clock64();
-        if (rk == 0) out[1] = (t1 - t0) / iters;
+        const long long c = dsmem_ping_pong<false>(&flag[0], rk, iters);
+        if (rk == 0) out[1] = c;
     }
     cluster_sync();
     /* 3. global ping-pong, CTA 0 <-> CTA G/2 */
@@ -205,19 +212,8 @@ __global__ void probe(unsigned *glob, long long *out, int iters) {
     cluster_sync();
     /* 8. relaxed DSMEM ping-pong (the tagged-word discipline in a cluster) */
     if (blockIdx.x < 2 && threadIdx.x == 0) {
-        const uint32_t peer = map_rank(&flag[2], rk ^ 1u);
-        t0 = clock64();
-        for (int i = 1; i <= iters; i++) {
-            if (rk == 0) {
-                st_remote_relaxed(peer, (unsigned)i);
-                while (ld_local_relaxed(&flag[2]) != (unsigned)i) {}
-            } else {
-                while (ld_local_relaxed(&flag[2]) != (unsigned)i) {}
-                st_remote_relaxed(peer, (unsigned)i);
-            }
-        }
-        t1 = clock64();
-        if (rk == 0) out[7] = (t1 - t0) / iters;
+        const long long c = dsmem_ping_pong<true>(&flag[2], rk, iters);
+        if (rk == 0) out[7] = c;
     }
     cluster_sync();
 }
