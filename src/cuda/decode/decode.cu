@@ -66,6 +66,46 @@ static int attn_max_chunks(const md_cuda_dims *d, int G) {
     return worst;
 }
 
+/* The DeltaNet in-projection's shared ("pool") rows per CTA (schedule.cuh,
+ * md_in_row): CTA c multiplies pool rows [t[2c], t[2c + 1]) of the 2 Kd +
+ * 2 Hv q, k, b and a rows, in whole tiles (16 rows; only the pool's last
+ * tile can be short), so a tile never straddles the jump from the k rows to
+ * the b rows in w_in, and no tile mixes pool and item rows. Each pool tile
+ * goes to the CTA with the fewest tiles so far, counting the two tiles (v,
+ * z) of each recurrence item it runs; ties to the lower index. The ranges
+ * are laid out from the last CTA down, so CTA 0 takes the pool's end: the
+ * b and a rows every item needs, in the first batch of a CTA that has items
+ * rows after it (the last CTA, without an item on 132 SMs, publishes only
+ * when its phase ends). (0.8B on 132 SMs: 258 pool tiles; 2 on CTAs 0-117,
+ * 1 on 118-127, 3 on the four without an item: at most 4 tiles a CTA.)
+ * Returns malloc'ed [2G], or NULL. */
+static int *in_qk_table(const md_cuda_dims *d, int G) {
+    int *t = (int *)malloc((size_t)(2 * G) * sizeof(int)), *n = (int *)calloc((size_t)G, sizeof(int));
+    if (!t || !n) {
+        free(t);
+        free(n);
+        return NULL;
+    }
+    const int items = d->Hv * (d->dv / MD_DEC_REC_COLS), pool = 2 * d->Kd + 2 * d->Hv;
+    const int tiles = (pool + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS, per_item = MD_DEC_IN_ITEM_ROWS / MD_DEC_TILE_ROWS;
+    for (int c = 0; c < G; c++) n[c] = per_item * (c < items ? (items - 1 - c) / G + 1 : 0);
+    for (int k = 0; k < tiles; k++) {
+        int best = 0;
+        for (int c = 1; c < G; c++)
+            if (n[c] < n[best]) best = c;
+        n[best]++;
+    }
+    int at = 0;
+    for (int c = G - 1; c >= 0; c--) {
+        const int pool_tiles = n[c] - per_item * (c < items ? (items - 1 - c) / G + 1 : 0);
+        const int end = at + pool_tiles * MD_DEC_TILE_ROWS;
+        t[2 * c] = at;
+        t[2 * c + 1] = at = end < pool ? end : pool;
+    }
+    free(n);
+    return t;
+}
+
 md_status md_decode_init(md_session_t *s) {
     md_cuda_ctx *g = md_cuda_of(s);
     const md_cuda_dims *d = &g->dims;
@@ -135,9 +175,11 @@ md_status md_decode_init(md_session_t *s) {
         const int need = nb * group * (sw + 2) + group * sw * (n > nb ? 4 : 1); /* (a merge state only across batches) */
         combine = need > combine ? need : combine;
     }
-    const int widths[5] = {d->I, 2 * d->Vd + d->Hv /* o, z, per-head norms */, d->qd,
+    const int rec_items = d->Hv * (d->dv / MD_DEC_REC_COLS);
+    const int widths[6] = {d->I, 2 * d->Vd + d->Hv /* o, z, per-head norms */, d->qd,
+                           d->H + MD_DEC_IN_ITEM_ROWS * ((rec_items + G - 1) / G) /* h, the local recurrence inputs */,
                            group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * d->D + d->R / 2, combine};
-    for (int i = 0; i < 5; i++) vec = widths[i] > vec ? widths[i] : vec;
+    for (int i = 0; i < 6; i++) vec = widths[i] > vec ? widths[i] : vec;
     vec = (int)align_up((size_t)vec, 32);
     /* the ring: a stage holds one tile (16 rows) of up to 1024 columns (512
      * where shared memory is small), rows padded (schedule.cuh) */
@@ -182,6 +224,7 @@ md_status md_decode_init(md_session_t *s) {
     const size_t o_cv = off; off = align_up(off + (size_t)G * 4, 256);
     const size_t o_ci = off; off = align_up(off + (size_t)G * 4, 256);
     const size_t o_tk = off; off = align_up(off + 4, 256);
+    const size_t o_qk = off; off = align_up(off + (size_t)(2 * G) * 4, 256);
     MD_CUDA_CHECK(cudaMalloc(&dec->scratch, off));
     uint8_t *b = (uint8_t *)dec->scratch;
     /* tagged words start with tag 0, which no phase uses; the rest is poisoned
@@ -189,6 +232,14 @@ md_status md_decode_init(md_session_t *s) {
     /* on the session's stream: it does not synchronise with the legacy default stream */
     MD_CUDA_CHECK(cudaMemsetAsync(dec->scratch, 0, tagged_end, g->stream));
     MD_CUDA_CHECK(cudaMemsetAsync(b + tagged_end, 0xff, off - tagged_end, g->stream));
+    {
+        int *qk = in_qk_table(d, G);
+        if (!qk) return md_fail(MD_ERR_OUT_OF_MEMORY, "GPU decode: out of host memory");
+        cudaError_t e = cudaMemcpyAsync(b + o_qk, qk, (size_t)(2 * G) * sizeof(int), cudaMemcpyHostToDevice, g->stream);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(g->stream);
+        free(qk);
+        if (e != cudaSuccess) return md_cuda_fail(e, "cudaMemcpyAsync (decode schedule)", __FILE__, __LINE__);
+    }
     MD_CUDA_CHECK(cudaMemsetAsync(g->k_cache, 0xff, (g->kv_len + 1) * 2, g->stream));
     MD_CUDA_CHECK(cudaMemsetAsync(g->v_cache, 0xff, (g->kv_len + 1) * 2, g->stream));
     MD_CUDA_CHECK(cudaHostAlloc((void **)&dec->h_diag, 8 * sizeof(int), cudaHostAllocMapped));
@@ -217,6 +268,7 @@ md_status md_decode_init(md_session_t *s) {
     p->cand_val = (float *)(b + o_cv);
     p->cand_idx = (int *)(b + o_ci);
     p->ticket = (unsigned *)(b + o_tk);
+    p->in_qk = (const int *)(b + o_qk);
     p->diag = d_diag;
     p->attn_max_chunks = max_chunks;
     p->attn_combine_batch = (int)cb;

@@ -68,6 +68,8 @@ typedef struct md_decode_params {
     float *cand_val;                   /* [G] per-CTA argmax candidates */
     int *cand_idx;
     unsigned int *ticket;              /* the argmax: CTAs done with the LM head */
+    const int *in_qk;                  /* [G][2] the shared (pool) rows of the DeltaNet in-projection CTA c multiplies:
+                                          [in_qk[2c], in_qk[2c + 1]) (schedule.cuh, md_in_row) */
     int32_t *out_tokens;               /* [n_steps] argmax of each step */
     float *logits;                     /* [V] the last step's logits, or NULL */
     int *diag;                         /* host-mapped [8]: watchdog report */

@@ -83,6 +83,7 @@ typedef struct md_cursor {
     int step, layer, phase, r, seg; /* r: first row of the current tile, -1 before the phase starts */
     md_stream s;
     md_range rows;
+    int split; /* tiles restart at this row (md_stream_split) */
     int sc, nseg;
 } md_cursor;
 
@@ -98,9 +99,12 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk
     for (;;) {
         if (c.step >= p.n_steps) return false;
         if (c.r >= 0 && c.r < c.rows.end) {
-            const int nr = c.rows.end - c.r < MD_DEC_TILE_ROWS ? c.rows.end - c.r : MD_DEC_TILE_ROWS;
+            const int lim = c.r < c.split ? c.split : c.rows.end;
+            const int nr = lim - c.r < MD_DEC_TILE_ROWS ? lim - c.r : MD_DEC_TILE_ROWS;
             const int c0 = c.seg * c.sc, w = c.s.cols - c0 < c.sc ? c.s.cols - c0 : c.sc;
-            k->src = c.s.w + (size_t)c.r * c.s.cols + c0;
+            /* (a DeltaNet in-projection tile's rows are contiguous in w_in: md_in_row) */
+            const int row = c.s.local_in ? md_in_row(p, blockIdx.x, md_in_qk(p, blockIdx.x), c.r) : c.r;
+            k->src = c.s.w + (size_t)row * c.s.cols + c0;
             k->nr = (uint32_t)nr;
             k->bytes = (uint32_t)w * 2u;
             k->pitch = (uint32_t)c.s.cols * 2u;
@@ -127,13 +131,14 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk
         if (c.step >= p.n_steps) return false;
         if (md_phase_stream(p, c.layer, c.phase, &c.s)) {
             c.rows = md_stream_rows(p, c.s, blockIdx.x);
+            c.split = md_stream_split(p, c.s);
             c.sc = md_seg_cols(c.s.cols, p.stage_bytes);
             c.nseg = md_seg_count(c.s.cols, c.sc);
             c.r = c.rows.begin;
             if (c.r >= c.rows.end) c.r = c.rows.end; /* empty slice: fall through to the next phase */
         } else {
             c.r = 0;
-            c.rows.begin = c.rows.end = 0; /* no weights in this phase */
+            c.rows.begin = c.rows.end = c.split = 0; /* no weights in this phase */
         }
     }
 }
@@ -449,24 +454,33 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
                                                 Epi epi) {
     const md_range rows = md_stream_rows(p, s, blockIdx.x);
     const int sc = md_seg_cols(s.cols, p.stage_bytes), nseg = md_seg_count(s.cols, sc);
-    const int n_tiles = (rows.end - rows.begin + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS;
     constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
     if (!c.presplit) md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols);
     if (MD_TRACING(p)) c.t_split = clock64();
-    for (int tb = 0; tb < n_tiles; tb += TB) {
-        const int te = tb + TB < n_tiles ? tb + TB : n_tiles;
-        long long mma = 0;
-        const long long stall = md_rows_batch(p, c, rows.begin, rows.end, s.cols, sc, nseg, tb, te, layer, phase, &mma);
-        if (MD_TRACING(p)) { /* the most any warp of the CTA waited for its chunks, and multiplied them, in this phase */
-            if (c.lane == 0) atomicMax(md_trace_stall_word(c.red), (unsigned long long)stall);
-            if (c.lane == 0) atomicMax(md_trace_mma_word(c.red), (unsigned long long)mma);
-            c.t_chunks = clock64();
+    /* one or two parts (md_stream_split: the DeltaNet in-projection's pool
+     * rows, then its item rows), each tiled from its start and flushed in
+     * batches of its own */
+    const int split = md_stream_split(p, s);
+    bool any = false;
+    for (int part = split > rows.begin ? 0 : 1; part < 2; part++) {
+        const int r0 = part == 0 ? rows.begin : (split > rows.begin ? split : rows.begin), r1 = part == 0 ? split : rows.end;
+        const int n_tiles = (r1 - r0 + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS;
+        for (int tb = 0; tb < n_tiles; tb += TB) {
+            const int te = tb + TB < n_tiles ? tb + TB : n_tiles;
+            long long mma = 0;
+            const long long stall = md_rows_batch(p, c, r0, r1, s.cols, sc, nseg, tb, te, layer, phase, &mma);
+            if (MD_TRACING(p)) { /* the most any warp of the CTA waited for its chunks, and multiplied them, in this phase */
+                if (c.lane == 0) atomicMax(md_trace_stall_word(c.red), (unsigned long long)stall);
+                if (c.lane == 0) atomicMax(md_trace_mma_word(c.red), (unsigned long long)mma);
+                c.t_chunks = clock64();
+            }
+            const int first = r0 + tb * MD_DEC_TILE_ROWS, last = r0 + te * MD_DEC_TILE_ROWS;
+            md_res_batch batch = {first, (last < r1 ? last : r1) - first};
+            md_res_flush(p, c, s.unit, batch, te == n_tiles && (part == 1 || r1 == rows.end), epi);
+            any = true;
         }
-        const int first = rows.begin + tb * MD_DEC_TILE_ROWS, last = rows.begin + te * MD_DEC_TILE_ROWS;
-        md_res_batch batch = {first, (last < rows.end ? last : rows.end) - first};
-        md_res_flush(p, c, s.unit, batch, te == n_tiles, epi);
     }
-    if (n_tiles == 0) md_consumer_sync(); /* no flush ran: every warp is still done with c.vec and c.xb */
+    if (!any) md_consumer_sync(); /* no flush ran: every warp is still done with c.vec and c.xb */
     c.normed = c.presplit = false;
 }
 
@@ -588,13 +602,13 @@ __device__ __forceinline__ void md_maybe_delay(const md_decode_params &p, md_con
  * K-1 window values, then K taps. */
 __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
     const md_cuda_dims &d = p.d;
-    const md_range rows = md_stream_rows(p, s, blockIdx.x);
-    const int end = rows.end < d.cd ? rows.end : d.cd;
-    const int per = 2 * d.K - 1, n = end > rows.begin ? end - rows.begin : 0;
+    const md_range rows = md_stream_rows(p, s, blockIdx.x), qk = md_in_qk(p, blockIdx.x);
+    const int per = 2 * d.K - 1, n = rows.end;
     c.pre_ok = n * per <= MD_DEC_PRE_FLOATS;
     if (!c.pre_ok) return;
     for (int i = c.tid; i < n * per; i += NCT) {
-        const int q = md_udiv(i, p.mg_conv), r = rows.begin + q, e = i - q * per;
+        const int q = md_udiv(i, p.mg_conv), r = md_in_row(p, blockIdx.x, qk, q), e = i - q * per;
+        if (r >= d.cd) continue; /* z, b, a: no conv */
         const float *src = e < d.K - 1 ? p.conv_state + ((size_t)L->slot * d.cd + r) * (d.K - 1) + e : L->conv_w + (size_t)r * d.K + e - (d.K - 1);
         /* asynchronous: nothing waits for these until the epilogues (md_res_flush) */
         asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(c.pre + i)), "l"(src) : "memory");
@@ -622,23 +636,33 @@ __device__ void md_next_layer_prefetch(const md_decode_params &p, md_consumer &c
     }
 }
 
-/* conv + SiLU on a qkv channel, or the raw z/b/a value. The window comes
- * from shared memory when it was prefetched (pre_ok), else from conv_state;
- * the shifted window goes straight back to conv_state from the thread that
- * owns the row, so nothing is left for other threads to write back. */
-__device__ __forceinline__ float md_in_epilogue(const md_decode_params &p, const md_consumer &c, const md_cuda_layer *L, int row,
-                                               int row0, float u) {
+/* The DeltaNet in-projection's epilogue of CTA-virtual row k (md_in_row)
+ * with dot product u: conv + SiLU on a q/k/v channel, the raw value for
+ * z/b/a. Pool rows (q, k, b, a) are published (tagged, for every item of
+ * the head); v and z stay in this CTA's shared memory at c.vec[H + k - nq]
+ * (item it's 32 values at H + 32 it: v[16], z[16]) for its own recurrence
+ * items. The window comes from shared memory when it was prefetched
+ * (pre_ok), else from conv_state; the shifted window goes straight back to
+ * conv_state from the thread that owns the row. */
+__device__ __forceinline__ void md_in_epilogue(const md_decode_params &p, const md_consumer &c, const md_cuda_layer *L, int k, float u,
+                                               unsigned tag) {
     const md_cuda_dims &d = p.d;
-    if (row >= d.cd) return u;
-    const int K = d.K;
-    float *dst = p.conv_state + ((size_t)L->slot * d.cd + row) * (K - 1);
-    const float *win = c.pre_ok ? c.pre + (row - row0) * (2 * K - 1) : dst;
-    const float *wc = c.pre_ok ? win + K - 1 : L->conv_w + (size_t)row * K;
-    float acc = wc[K - 1] * u;
-    for (int j = 0; j < K - 1; j++) acc += wc[j] * win[j];
-    for (int j = 0; j + 1 < K - 1; j++) dst[j] = win[j + 1]; /* ascending: in place is safe */
-    if (K > 1) dst[K - 2] = u;
-    return md_fast_silu(acc);
+    const md_range qk = md_in_qk(p, blockIdx.x);
+    const int row = md_in_row(p, blockIdx.x, qk, k), nq = qk.end - qk.begin;
+    float x = u;
+    if (row < d.cd) {
+        const int K = d.K;
+        float *dst = p.conv_state + ((size_t)L->slot * d.cd + row) * (K - 1);
+        const float *win = c.pre_ok ? c.pre + k * (2 * K - 1) : dst;
+        const float *wc = c.pre_ok ? win + K - 1 : L->conv_w + (size_t)row * K;
+        float acc = wc[K - 1] * u;
+        for (int j = 0; j < K - 1; j++) acc += wc[j] * win[j];
+        for (int j = 0; j + 1 < K - 1; j++) dst[j] = win[j + 1]; /* ascending: in place is safe */
+        if (K > 1) dst[K - 2] = u;
+        x = md_fast_silu(acc);
+    }
+    if (k < nq) md_ll_store(p.mix + row, x, tag);
+    else c.vec[d.H + k - nq] = x;
 }
 
 /* The recurrence, split by value columns: item (head h, slice) owns columns
@@ -653,7 +677,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
     const int n_slices = d.dv / MD_DEC_REC_COLS;
     const int items = d.Hv * n_slices;
     const int per_lane = d.dk / 32;
-    for (int item = blockIdx.x; item < items; item += gridDim.x) {
+    for (int item = blockIdx.x, it = 0; item < items; item += gridDim.x, it++) {
         const int h = md_udiv(item, p.mg_slices), slice = item - h * n_slices;
         const int kh = md_udiv(h, p.mg_kgroup);
         float *S0 = p.ssm_state + ((size_t)L->slot * d.Hv + h) * d.dv * d.dk;
@@ -671,14 +695,13 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
 #pragma unroll
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++)
             gw[cc] = REC_MINE(c.w, cc) ? L->gnorm[slice * MD_DEC_REC_COLS + c.w + NCW * cc] : 0.0f;
-        /* inputs, polled together: q, k of key head kh (slots 0..3, 4..7),
-         * this warp's v columns (8..), b and a of head h (last two); slots a
-         * small head does not use re-read b */
+        /* inputs: q, k of key head kh (slots 0..3, 4..7; slots a small head
+         * does not use re-read b), b and a of head h (last two), polled
+         * together; this warp's v and z columns from this CTA's own
+         * in-projection rows (md_in_epilogue), after the barrier */
         const unsigned long long *q = p.mix + kh * d.dk, *k = p.mix + d.Kd + kh * d.dk;
-        const unsigned long long *vp = p.mix + 2 * d.Kd + h * d.dv + slice * MD_DEC_REC_COLS + c.w;
         const unsigned long long *bp = p.mix + d.cd + d.Vd + h, *ap = p.mix + d.cd + d.Vd + d.Hv + h;
-        const unsigned long long *zp = p.mix + d.cd + h * d.dv + slice * MD_DEC_REC_COLS + c.w;
-        constexpr int NIN = 2 * MAX_DK_LANE + 2 * REC_COLS_PER_WARP + 2;
+        constexpr int NIN = 2 * MAX_DK_LANE + 2;
         const unsigned long long *win[NIN];
         unsigned tin[NIN];
         float xin[NIN];
@@ -687,19 +710,16 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
             win[m] = m < per_lane ? q + c.lane + 32 * m : bp;
             win[MAX_DK_LANE + m] = m < per_lane ? k + c.lane + 32 * m : bp;
         }
-#pragma unroll
-        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
-            win[2 * MAX_DK_LANE + cc] = REC_MINE(c.w, cc) ? vp + NCW * cc : bp;
-            win[2 * MAX_DK_LANE + REC_COLS_PER_WARP + cc] = REC_MINE(c.w, cc) ? zp + NCW * cc : bp;
-        }
         win[NIN - 2] = bp;
         win[NIN - 1] = ap;
 #pragma unroll
         for (int i = 0; i < NIN; i++) tin[i] = tag_in;
         md_ll_gather<NIN>(win, tin, NIN, xin, p, layer, MD_PH_MIX);
         md_trace_mark(p, c, layer, MD_PH_MIX, 8); /* trace: the inputs are here */
+        if (it == 0) md_consumer_sync(); /* the in-projection's last epilogues wrote the local inputs (no barrier followed) */
+        const float *loc = c.vec + d.H + it * MD_DEC_IN_ITEM_ROWS;
         const float b = xin[NIN - 2], a = xin[NIN - 1];
-        float sq = 0.0f, sk = 0.0f, v[REC_COLS_PER_WARP];
+        float sq = 0.0f, sk = 0.0f, v[REC_COLS_PER_WARP], zc[REC_COLS_PER_WARP];
 #pragma unroll
         for (int m = 0; m < MAX_DK_LANE; m++)
             if (m < per_lane) {
@@ -709,7 +729,11 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
                 sk += kr[m] * kr[m];
             }
 #pragma unroll
-        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) v[cc] = xin[2 * MAX_DK_LANE + cc];
+        for (int cc = 0; cc < REC_COLS_PER_WARP; cc++) {
+            const int e = REC_MINE(c.w, cc) ? c.w + NCW * cc : 0;
+            v[cc] = loc[e];
+            zc[cc] = loc[MD_DEC_REC_COLS + e];
+        }
         const float qs = rsqrtf(md_warp_sum(sq) + 1e-6f) * rsqrtf((float)d.dk);
         const float ks = rsqrtf(md_warp_sum(sk) + 1e-6f);
         const float beta = md_fast_sigmoid(b);
@@ -758,8 +782,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++)
             if (c.lane == 0 && REC_MINE(c.w, cc)) { /* the gated norm but for its per-head scale: o w silu(z), and o^2 */
                 const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
-                const float z = xin[2 * MAX_DK_LANE + REC_COLS_PER_WARP + cc];
-                md_ll_store(p.core + h * d.dv + j, o[cc] * gw[cc] * md_fast_silu(z), tag_out);
+                md_ll_store(p.core + h * d.dv + j, o[cc] * gw[cc] * md_fast_silu(zc[cc]), tag_out);
                 c.red[MD_REC_SSQ + c.w + NCW * cc] = o[cc] * o[cc];
             }
         md_consumer_sync(); /* every column's o^2 is in c.red */
@@ -1175,12 +1198,15 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 1);
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_IN);
-        const int in_row0 = md_stream_rows(p, s, blockIdx.x).begin;
         /* one instantiation for both kinds of layer, so the attention layers'
          * in-projection runs code the DeltaNet layers keep warm (its own copy
-         * took ~2 us longer in its epilogues: cold instruction fetches) */
+         * took ~2 us longer in its epilogues: cold instruction fetches). A
+         * DeltaNet layer's pool rows (q, k, b, a) come first, in batches of
+         * their own, so they are published while the CTA multiplies its
+         * items' v and z rows (schedule.cuh, md_in_row) */
         md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) {
-            md_ll_store(p.mix + r, L->full ? v : md_in_epilogue(p, c, L, r, in_row0, v), t_in);
+            if (L->full) md_ll_store(p.mix + r, v, t_in);
+            else md_in_epilogue(p, c, L, r, v, t_in);
         });
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_IN)) return;
@@ -1268,6 +1294,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     for (int i = threadIdx.x; i < MD_DEC_RES_FLOATS; i += blockDim.x) res[i] = 0.0f; /* partials accumulate from zero */
     if (threadIdx.x == 0) *md_trace_stall_word(red) = *md_trace_mma_word(red) = 0;
+    if (threadIdx.x == 0) md_in_qk_load(p);
     if (threadIdx.x == 0) {
         for (int s = 0; s < p.n_stages; s++) {
             md_mbar_init(&full[s], HOPPER ? 1 : 32);

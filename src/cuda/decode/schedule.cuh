@@ -59,13 +59,69 @@ __device__ __forceinline__ md_range md_split_grid(const md_decode_params &p, int
 typedef struct md_stream {
     const __nv_bfloat16 *w;
     int rows, cols, unit;
+    bool local_in; /* a DeltaNet in-projection: rows in the CTA's own order (md_in_row) */
 } md_stream;
+
+/* The DeltaNet in-projection keeps the recurrence's column inputs on its
+ * CTA. Recurrence item i (value head h, 16-column slice; items i, i + G, ...
+ * run on CTA i % G) needs q and k of its key head and b and a of its head,
+ * which the head's items share, and its own v and z columns. So CTA c
+ * multiplies, in this order: a share of the shared rows (the q and k rows,
+ * then every head's b and a rows: a "pool" the host table p.in_qk deals
+ * out in whole tiles, decode.cu), published as tagged words in a batch of their
+ * own; then for each of its items the 16 v rows and the 16 z rows, whose
+ * outputs stay in the CTA's shared memory (c.vec after the input h) for its
+ * recurrence. The pool's exchange then overlaps the item rows instead of
+ * following the whole phase. (0.8B on 132 SMs: 16-48 pool rows a CTA, +32
+ * item rows on the 128 with an item: at most 4 tiles; decode.cu,
+ * in_qk_table.) Rows are numbered
+ * per CTA ("virtual" rows 0 .. md_stream_rows().end); md_in_row maps them
+ * to rows of w_in. */
+#define MD_DEC_IN_ITEM_ROWS (2 * MD_DEC_REC_COLS)
+
+/* Recurrence items of CTA c. */
+__device__ __forceinline__ int md_in_items(const md_decode_params &p, int c) {
+    const int items = p.d.Hv * (p.d.dv / MD_DEC_REC_COLS);
+    return c < items ? md_div_grid(p, items - 1 - c) + 1 : 0;
+}
+
+/* This CTA's pool rows, [in_qk[2c], in_qk[2c + 1]) for c = blockIdx.x, kept in
+ * shared memory from the kernel's start (md_in_qk_load): a global load per
+ * use put an L2 round trip at the start of every in-projection and into
+ * the producer's fills. */
+static __shared__ int md_s_in_qk[2];
+
+__device__ __forceinline__ void md_in_qk_load(const md_decode_params &p) {
+    md_s_in_qk[0] = p.in_qk[2 * blockIdx.x];
+    md_s_in_qk[1] = p.in_qk[2 * blockIdx.x + 1];
+}
+
+__device__ __forceinline__ md_range md_in_qk(const md_decode_params &p, int c) {
+    (void)p;
+    (void)c; /* always this CTA's */
+    md_range r = {md_s_in_qk[0], md_s_in_qk[1]};
+    return r;
+}
+
+/* Row of w_in behind CTA c's virtual row k (qk = md_in_qk(p, c)). */
+__device__ __forceinline__ int md_in_row(const md_decode_params &p, int c, const md_range &qk, int k) {
+    const md_cuda_dims &d = p.d;
+    const int nq = qk.end - qk.begin;
+    if (k < nq) { /* the pool: q, k rows, then b, a rows */
+        const int i = qk.begin + k;
+        return i < 2 * d.Kd ? i : d.cd + d.Vd + i - 2 * d.Kd;
+    }
+    const int j = k - nq, it = (int)((unsigned)j / MD_DEC_IN_ITEM_ROWS), e = j - it * MD_DEC_IN_ITEM_ROWS;
+    const int item = c + it * (int)gridDim.x;
+    return (e < MD_DEC_REC_COLS ? 2 * d.Kd : d.cd - MD_DEC_REC_COLS) + item * MD_DEC_REC_COLS + e; /* v, z */
+}
 
 /* Fills s and returns true when (layer, phase) streams weights; layer ==
  * n_layers is the LM head (phase 0). */
 __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int layer, int phase, md_stream *s) {
     const md_cuda_dims &d = p.d;
     s->unit = 1;
+    s->local_in = false;
     if (layer == d.n_layers) {
         s->w = p.lm_head;
         s->rows = d.vocab;
@@ -78,6 +134,7 @@ __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int l
         s->w = L->full ? L->w_qkv : L->w_in;
         s->rows = L->full ? d.n_qkv : d.n_in;
         s->cols = d.H;
+        s->local_in = !L->full;
         return true;
     case MD_PH_MIX_OUT:
         s->w = L->full ? L->w_o : L->w_out;
@@ -100,8 +157,22 @@ __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int l
     }
 }
 
+/* Where a phase's tiles restart: the DeltaNet in-projection's item rows
+ * begin a tile of their own after the pool rows (so every tile's rows are
+ * contiguous in w_in, and the pool is published in batches of its own). */
+__device__ __forceinline__ int md_stream_split(const md_decode_params &p, const md_stream &s) {
+    if (!s.local_in) return 0;
+    const md_range qk = md_in_qk(p, blockIdx.x);
+    return qk.end - qk.begin;
+}
+
 /* The rows [begin, end) of a streamed phase that CTA cta streams. */
 __device__ __forceinline__ md_range md_stream_rows(const md_decode_params &p, const md_stream &s, int cta) {
+    if (s.local_in) { /* virtual rows (md_in_row) */
+        const md_range qk = md_in_qk(p, cta);
+        const md_range r = {0, qk.end - qk.begin + MD_DEC_IN_ITEM_ROWS * md_in_items(p, cta)};
+        return r;
+    }
     const int two = s.unit == 2; /* (unit is 1 or 2) */
     const md_range u = md_split_grid(p, s.rows >> two, cta);
     const md_range r = {u.begin << two, u.end << two};
