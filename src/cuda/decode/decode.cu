@@ -194,12 +194,31 @@ md_status md_decode_init(md_session_t *s) {
     const int xb_stride = (int)align_up((size_t)max_cols, 64) + 32;
     const size_t xb_bytes = (size_t)2 * xb_stride * 2;
     const size_t h_own = (size_t)(d->H + G - 1) / G;
-    const size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 + MD_DEC_RES_FLOATS * 4 + h_own * 4 + xb_bytes;
+    size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 + MD_DEC_RES_FLOATS * 4 + align_up(h_own * 4, 16) + xb_bytes;
     if (g->smem_optin < fixed + 1024 + 2 * stage)
         return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %zu bytes of shared memory per block are too few for this model (need %zu)",
                        g->smem_optin, fixed + 1024 + 2 * stage);
     int n_stages = (int)((g->smem_optin - fixed - 1024) / (stage + 16));
     n_stages = n_stages > 16 ? 16 : n_stages;
+    /* the conv windows resident in shared memory (md_conv_win) when that
+     * costs no ring stage: every DeltaNet layer's K-1 values for each
+     * in-projection row of the CTA (at most conv_rows) */
+    int conv_rows = 0;
+    {
+        int *qk = in_qk_table(d, G);
+        if (!qk) return md_fail(MD_ERR_OUT_OF_MEMORY, "GPU decode: out of host memory");
+        for (int c = 0; c < G; c++) {
+            const int n = qk[2 * c + 1] - qk[2 * c] + MD_DEC_IN_ITEM_ROWS * (c < rec_items ? (rec_items - 1 - c) / G + 1 : 0);
+            conv_rows = n > conv_rows ? n : conv_rows;
+        }
+        free(qk);
+        const size_t conv_bytes = (size_t)d->n_linear * conv_rows * (d->K - 1) * 4;
+        const int with = (int)((g->smem_optin - fixed - conv_bytes - 1024) / (stage + 16));
+        if (d->n_linear == 0 || d->K < 2 || g->smem_optin < fixed + conv_bytes + 1024 + 2 * stage || (with < n_stages && with < 16))
+            conv_rows = 0;
+        else
+            fixed += conv_bytes;
+    }
     dec->smem = (size_t)n_stages * stage + (size_t)n_stages * 16 + align_up(fixed, 16);
     const char *stop_env = getenv("MEGADELTA_STOP");
     dec->instrumented = md_env_long("MEGADELTA_TRACE", 0) || md_env_long("MEGADELTA_DELAY_SEED", 0) || md_env_long("MEGADELTA_PROBE", 0) ||
@@ -275,6 +294,7 @@ md_status md_decode_init(md_session_t *s) {
     p->stage_bytes = (int)stage;
     p->n_stages = n_stages;
     p->vec_floats = vec;
+    p->conv_rows = conv_rows;
     p->xb_stride = xb_stride;
     p->watchdog_ns = md_env_long("MEGADELTA_WATCHDOG_MS", 10000) * 1000000LL;
     p->prefetch_chunks = (int)(md_env_long("MEGADELTA_PREFETCH_KB", MD_DEC_PREFETCH_KB) * 1024 / (long)stage);

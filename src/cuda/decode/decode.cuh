@@ -80,6 +80,9 @@ typedef struct md_decode_params {
     int stage_bytes, n_stages;         /* the ring */
     int prefetch_chunks;               /* chunks prefetched into L2 beyond the ring */
     int vec_floats;                    /* floats of the consumers' shared vector area */
+    int conv_rows;                     /* != 0: every DeltaNet layer's conv windows of this CTA's in-projection
+                                          rows live in shared memory for the launch, conv_rows rows a layer
+                                          (md_conv_win); 0: in conv_state, prefetched each layer */
     int xb_stride;                     /* bf16 elements from the high to the low half of the split input vector */
     long long watchdog_ns;             /* 0 = off */
     int poll_ns;                       /* sleep between polls of stale tagged words (0: none) */

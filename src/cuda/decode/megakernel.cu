@@ -603,7 +603,22 @@ __device__ __forceinline__ void md_maybe_delay(const md_decode_params &p, md_con
 __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
     const md_cuda_dims &d = p.d;
     const md_range rows = md_stream_rows(p, s, blockIdx.x), qk = md_in_qk(p, blockIdx.x);
-    const int per = 2 * d.K - 1, n = rows.end;
+    const int n = rows.end;
+    if (p.conv_rows) { /* the windows live in shared memory (md_conv_win): the taps only, K floats a row */
+        c.pre_ok = n * d.K <= MD_DEC_PRE_FLOATS;
+        if (!c.pre_ok) return;
+        const int v4 = (d.K & 3) == 0 ? 4 : 1, per = d.K / v4; /* 16-byte pieces when a row of taps is whole ones */
+        for (int i = c.tid; i < n * per; i += NCT) {
+            const int q = i / per, r = md_in_row(p, blockIdx.x, qk, q), e = (i - q * per) * v4;
+            if (r >= d.cd) continue; /* z, b, a: no conv */
+            const float *src = L->conv_w + (size_t)r * d.K + e;
+            if (v4 == 4) asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"(md_smem_addr(c.pre + q * d.K + e)), "l"(src) : "memory");
+            else asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(c.pre + q * d.K + e)), "l"(src) : "memory");
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        return;
+    }
+    const int per = 2 * d.K - 1;
     c.pre_ok = n * per <= MD_DEC_PRE_FLOATS;
     if (!c.pre_ok) return;
     for (int i = c.tid; i < n * per; i += NCT) {
@@ -614,6 +629,34 @@ __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const 
         asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(c.pre + i)), "l"(src) : "memory");
     }
     asm volatile("cp.async.commit_group;" ::: "memory");
+}
+
+/* The conv windows resident in shared memory (p.conv_rows != 0): after the
+ * CTA's residual rows, [n_linear][conv_rows][K - 1] floats, the window of
+ * DeltaNet layer slot `slot`'s virtual in-projection row k (md_in_row) at
+ * (slot conv_rows + k)(K - 1). Loaded from conv_state when the launch
+ * starts and written back when it ends (md_conv_windows), so no step reads
+ * or writes them through L2: ~190 loads and as many stores of 4 bytes a CTA
+ * and layer, which landed on the exchanges around the in-projection. */
+__device__ __forceinline__ float *md_conv_win(const md_decode_params &p, const md_consumer &c, int slot, int k) {
+    const int own = md_div_grid(p, p.d.H + (int)gridDim.x - 1); /* ceil(H / G) floats of h_own, then 16-byte aligned */
+    return c.h_own + ((own + 3) & ~3) + ((size_t)slot * p.conv_rows + k) * (p.d.K - 1);
+}
+
+/* Loads (back = false) or writes back (back = true) every resident window
+ * of this CTA, by all consumer threads. */
+__device__ void md_conv_windows(const md_decode_params &p, const md_consumer &c, bool back) {
+    const md_cuda_dims &d = p.d;
+    const md_range qk = md_in_qk(p, blockIdx.x);
+    const int n = qk.end - qk.begin + MD_DEC_IN_ITEM_ROWS * md_in_items(p, blockIdx.x), km = d.K - 1;
+    for (int i = c.tid; i < d.n_linear * n * km; i += NCT) {
+        const int e = i % km, k = (i / km) % n, slot = i / (km * n);
+        const int r = md_in_row(p, blockIdx.x, qk, k);
+        if (r >= d.cd) continue;
+        float *g = p.conv_state + ((size_t)slot * d.cd + r) * km + e, *sm = md_conv_win(p, c, slot, k) + e;
+        if (back) *g = *sm;
+        else *sm = *g;
+    }
 }
 
 /* Prefetches `bytes` at x into L1 (threads tid < bytes / 128, a line each). */
@@ -652,9 +695,9 @@ __device__ __forceinline__ void md_in_epilogue(const md_decode_params &p, const 
     float x = u;
     if (row < d.cd) {
         const int K = d.K;
-        float *dst = p.conv_state + ((size_t)L->slot * d.cd + row) * (K - 1);
-        const float *win = c.pre_ok ? c.pre + k * (2 * K - 1) : dst;
-        const float *wc = c.pre_ok ? win + K - 1 : L->conv_w + (size_t)row * K;
+        float *dst = p.conv_rows ? md_conv_win(p, c, L->slot, k) : p.conv_state + ((size_t)L->slot * d.cd + row) * (K - 1);
+        const float *win = c.pre_ok && !p.conv_rows ? c.pre + k * (2 * K - 1) : dst;
+        const float *wc = !c.pre_ok ? L->conv_w + (size_t)row * K : p.conv_rows ? c.pre + k * K : win + K - 1;
         float acc = wc[K - 1] * u;
         for (int j = 0; j < K - 1; j++) acc += wc[j] * win[j];
         for (int j = 0; j + 1 < K - 1; j++) dst[j] = win[j + 1]; /* ascending: in place is safe */
@@ -1329,7 +1372,15 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)
     c.slot = c.par = 0;
     c.rot = 0;
     c.own_begin = md_split_grid(p, p.d.H, blockIdx.x).begin;
+    if (p.conv_rows) {
+        md_conv_windows(p, c, false);
+        md_consumer_sync();
+    }
     for (int step = 0; step < p.n_steps; step++) md_consumer_step(p, c, (unsigned)step);
+    if (p.conv_rows) { /* every in-projection epilogue of the launch is done */
+        md_consumer_sync();
+        md_conv_windows(p, c, true);
+    }
 }
 
 } /* namespace */
