@@ -14,7 +14,8 @@
  * round trip to L2 and no grid-wide barrier exists.
  *
  * Phases (5 per layer, then the LM head):
- *   linear layer: IN (w_in + conv + SiLU)  REC (DeltaNet recurrence, no weights)
+ *   linear layer: IN (w_in + conv + SiLU; the shared q/k/b/a rows published, each recurrence item's own
+ *                 v/z rows kept on its CTA: schedule.cuh)  REC (DeltaNet recurrence, no weights)
  *                 OUT (gated RMSNorm + w_out, residual add)  GU (norm + gate/up)  DOWN (residual add)
  *   full layer:   QKV (w_qkv)  ATTN (norm + RoPE + KV append + split-KV attention, no weights)
  *                 O (w_o, residual add)  GU  DOWN
