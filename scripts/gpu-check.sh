@@ -82,6 +82,13 @@ if [ "$mode" = full ]; then
     row "compute-sanitizer $tool" "rc=$rc $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool.log" | tail -1)"
     [ $rc -ne 0 ] && sanitizer_excerpt "$out/sanitizer-$tool.log"
   done
+  # a small grid: several recurrence items a CTA (their inputs at c.vec[H + 32 it]) and the
+  # in-projection's pool in several batches
+  MEGADELTA_WATCHDOG_MS=0 MEGADELTA_GRID=7 timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 \
+    build-gpu/tests/gpu/test_gpu_tiny_hopper --steps 4 > "$out/sanitizer-racecheck-grid7.log" 2>&1
+  rc=$?
+  row "compute-sanitizer racecheck (grid 7)" "rc=$rc $(grep -hE 'RACECHECK SUMMARY' "$out/sanitizer-racecheck-grid7.log" | tail -1)"
+  [ $rc -ne 0 ] && sanitizer_excerpt "$out/sanitizer-racecheck-grid7.log"
   for tool in memcheck racecheck; do
     timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build-gpu/tests/gpu/test_gpu_sampler --preset tiny --trials 60 --steps 6 \
       > "$out/sanitizer-sampler-$tool.log" 2>&1

@@ -205,19 +205,19 @@ md_status md_decode_init(md_session_t *s) {
      * in-projection row of the CTA (at most conv_rows) */
     int conv_rows = 0;
     {
-        int *qk = in_qk_table(d, G);
-        if (!qk) return md_fail(MD_ERR_OUT_OF_MEMORY, "GPU decode: out of host memory");
+        int *qk_table = in_qk_table(d, G); /* (built again for the device below: nothing to free on the error paths between) */
+        if (!qk_table) return md_fail(MD_ERR_OUT_OF_MEMORY, "GPU decode: out of host memory");
         for (int c = 0; c < G; c++) {
-            const int n = qk[2 * c + 1] - qk[2 * c] + MD_DEC_IN_ITEM_ROWS * (c < rec_items ? (rec_items - 1 - c) / G + 1 : 0);
+            const int n = qk_table[2 * c + 1] - qk_table[2 * c] + MD_DEC_IN_ITEM_ROWS * (c < rec_items ? (rec_items - 1 - c) / G + 1 : 0);
             conv_rows = n > conv_rows ? n : conv_rows;
         }
-        free(qk);
+        free(qk_table);
         const size_t conv_bytes = (size_t)d->n_linear * conv_rows * (d->K - 1) * 4;
-        const int with = (int)((g->smem_optin - fixed - conv_bytes - 1024) / (stage + 16));
-        if (d->n_linear == 0 || d->K < 2 || g->smem_optin < fixed + conv_bytes + 1024 + 2 * stage || (with < n_stages && with < 16))
-            conv_rows = 0;
-        else
+        const bool fits = d->n_linear > 0 && d->K >= 2 && g->smem_optin >= fixed + conv_bytes + 1024 + 2 * stage;
+        if (fits && (int)((g->smem_optin - fixed - conv_bytes - 1024) / (stage + 16)) >= n_stages) /* no ring stage lost */
             fixed += conv_bytes;
+        else
+            conv_rows = 0;
     }
     dec->smem = (size_t)n_stages * stage + (size_t)n_stages * 16 + align_up(fixed, 16);
     const char *stop_env = getenv("MEGADELTA_STOP");
@@ -252,11 +252,11 @@ md_status md_decode_init(md_session_t *s) {
     MD_CUDA_CHECK(cudaMemsetAsync(dec->scratch, 0, tagged_end, g->stream));
     MD_CUDA_CHECK(cudaMemsetAsync(b + tagged_end, 0xff, off - tagged_end, g->stream));
     {
-        int *qk = in_qk_table(d, G);
-        if (!qk) return md_fail(MD_ERR_OUT_OF_MEMORY, "GPU decode: out of host memory");
-        cudaError_t e = cudaMemcpyAsync(b + o_qk, qk, (size_t)(2 * G) * sizeof(int), cudaMemcpyHostToDevice, g->stream);
+        int *qk_table = in_qk_table(d, G);
+        if (!qk_table) return md_fail(MD_ERR_OUT_OF_MEMORY, "GPU decode: out of host memory");
+        cudaError_t e = cudaMemcpyAsync(b + o_qk, qk_table, (size_t)(2 * G) * sizeof(int), cudaMemcpyHostToDevice, g->stream);
         if (e == cudaSuccess) e = cudaStreamSynchronize(g->stream);
-        free(qk);
+        free(qk_table);
         if (e != cudaSuccess) return md_cuda_fail(e, "cudaMemcpyAsync (decode schedule)", __FILE__, __LINE__);
     }
     MD_CUDA_CHECK(cudaMemsetAsync(g->k_cache, 0xff, (g->kv_len + 1) * 2, g->stream));

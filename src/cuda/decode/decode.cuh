@@ -102,8 +102,9 @@ typedef struct md_decode_params {
 } md_decode_params;
 
 /* Shared memory besides the ring (floats): the residual rows this CTA owns,
- * and the conv window + taps of its in-projection rows (prefetched while it
- * waits; larger slices, on tiny grids, read them from global memory). */
+ * and the conv window + taps of its in-projection rows, or the taps alone
+ * when the windows are resident (p.conv_rows) (prefetched while it waits;
+ * larger slices, on tiny grids, read them from global memory). */
 #define MD_DEC_PRE_FLOATS 2048
 #define MD_DEC_TILE_ROWS 16  /* rows per tensor-core tile (mma m16n8k16) and per ring chunk */
 #define MD_DEC_RES_ROWS 256  /* rows whose per-warp partial dot products wait for their epilogues */

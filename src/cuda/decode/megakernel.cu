@@ -11,7 +11,9 @@
  * mbarriers][vec: vec_floats fp32, the current phase's input vector or the
  * attention scratch][red: 128 floats for reductions][pre: conv windows]
  * [res: per-warp partial dot products][xb: the input as bf16 high/low
- * halves][h_own: this CTA's residual rows].
+ * halves][h_own: this CTA's residual rows][conv windows resident for the
+ * launch, when p.conv_rows (md_conv_win)]; and, static, this CTA's pool
+ * range of the DeltaNet in-projection (md_s_in_qk, schedule.cuh).
  *
  * Row dot products run on the tensor cores: a 16-row tile of weights times
  * the input split into two bf16 halves (x = hi + lo) as two columns of an
@@ -103,7 +105,7 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk
             const int nr = lim - c.r < MD_DEC_TILE_ROWS ? lim - c.r : MD_DEC_TILE_ROWS;
             const int c0 = c.seg * c.sc, w = c.s.cols - c0 < c.sc ? c.s.cols - c0 : c.sc;
             /* (a DeltaNet in-projection tile's rows are contiguous in w_in: md_in_row) */
-            const int row = c.s.local_in ? md_in_row(p, blockIdx.x, md_in_qk(p, blockIdx.x), c.r) : c.r;
+            const int row = c.s.local_in ? md_in_row(p, blockIdx.x, md_in_qk(), c.r) : c.r;
             k->src = c.s.w + (size_t)row * c.s.cols + c0;
             k->nr = (uint32_t)nr;
             k->bytes = (uint32_t)w * 2u;
@@ -130,7 +132,7 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk
         c.seg = 0;
         if (c.step >= p.n_steps) return false;
         if (md_phase_stream(p, c.layer, c.phase, &c.s)) {
-            c.rows = md_stream_rows(p, c.s, blockIdx.x);
+            c.rows = md_stream_rows(p, c.s);
             c.split = md_stream_split(p, c.s);
             c.sc = md_seg_cols(c.s.cols, p.stage_bytes);
             c.nseg = md_seg_count(c.s.cols, c.sc);
@@ -281,9 +283,12 @@ __device__ __forceinline__ void md_res_flush(const md_decode_params &p, md_consu
     }
     /* c.res is refilled next. After a phase's last batch the next phase's
      * first barrier (md_split_input, md_norm_split, ...) comes before any
-     * write to c.res, and no epilogue leaves shared state for another thread
-     * (residual rows and conv windows stay with the thread that owns the
-     * row), so the phase ends without waiting here for its stores. */
+     * write to c.res, so the phase ends without waiting here for its
+     * stores. Residual rows and conv windows stay with the thread that owns
+     * the row; the one epilogue that leaves shared state for other threads,
+     * the DeltaNet in-projection's (an item's v and z in c.vec, from the
+     * last batch too), is followed by the barrier md_recurrence passes
+     * before reading them. */
     if (!last) md_consumer_sync();
     if (MD_TRACING(p)) c.t_epi = clock64();
 }
@@ -452,7 +457,7 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
 template <typename Epi>
 __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer, int phase,
                                                 Epi epi) {
-    const md_range rows = md_stream_rows(p, s, blockIdx.x);
+    const md_range rows = md_stream_rows(p, s);
     const int sc = md_seg_cols(s.cols, p.stage_bytes), nseg = md_seg_count(s.cols, sc);
     constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
     if (!c.presplit) md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols);
@@ -598,11 +603,12 @@ __device__ __forceinline__ void md_maybe_delay(const md_decode_params &p, md_con
 /* Loads the conv windows and taps of this CTA's in-projection rows into
  * shared memory before waiting for the input (they depend only on earlier
  * steps), with cp.async so the loads are not waited for on the way to the
- * input (a plain copy loop stalled ~2 round trips there). Layout per row:
- * K-1 window values, then K taps. */
+ * input (a plain copy loop stalled ~2 round trips there). Layout per
+ * virtual row: K-1 window values, then K taps; when the windows are
+ * resident (p.conv_rows), the K taps alone. */
 __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
     const md_cuda_dims &d = p.d;
-    const md_range rows = md_stream_rows(p, s, blockIdx.x), qk = md_in_qk(p, blockIdx.x);
+    const md_range rows = md_stream_rows(p, s), qk = md_in_qk();
     const int n = rows.end;
     if (p.conv_rows) { /* the windows live in shared memory (md_conv_win): the taps only, K floats a row */
         c.pre_ok = n * d.K <= MD_DEC_PRE_FLOATS;
@@ -639,7 +645,8 @@ __device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const 
  * or writes them through L2: ~190 loads and as many stores of 4 bytes a CTA
  * and layer, which landed on the exchanges around the in-projection. */
 __device__ __forceinline__ float *md_conv_win(const md_decode_params &p, const md_consumer &c, int slot, int k) {
-    const int own = md_div_grid(p, p.d.H + (int)gridDim.x - 1); /* ceil(H / G) floats of h_own, then 16-byte aligned */
+    /* ceil(H / G) floats of h_own, then 16-byte aligned (md_div_grid is exact: (H + G - 1) G < 2^32) */
+    const int own = md_div_grid(p, p.d.H + (int)gridDim.x - 1);
     return c.h_own + ((own + 3) & ~3) + ((size_t)slot * p.conv_rows + k) * (p.d.K - 1);
 }
 
@@ -647,7 +654,7 @@ __device__ __forceinline__ float *md_conv_win(const md_decode_params &p, const m
  * of this CTA, by all consumer threads. */
 __device__ void md_conv_windows(const md_decode_params &p, const md_consumer &c, bool back) {
     const md_cuda_dims &d = p.d;
-    const md_range qk = md_in_qk(p, blockIdx.x);
+    const md_range qk = md_in_qk();
     const int n = qk.end - qk.begin + MD_DEC_IN_ITEM_ROWS * md_in_items(p, blockIdx.x), km = d.K - 1;
     for (int i = c.tid; i < d.n_linear * n * km; i += NCT) {
         const int e = i % km, k = (i / km) % n, slot = i / (km * n);
@@ -684,13 +691,14 @@ __device__ void md_next_layer_prefetch(const md_decode_params &p, md_consumer &c
  * z/b/a. Pool rows (q, k, b, a) are published (tagged, for every item of
  * the head); v and z stay in this CTA's shared memory at c.vec[H + k - nq]
  * (item it's 32 values at H + 32 it: v[16], z[16]) for its own recurrence
- * items. The window comes from shared memory when it was prefetched
- * (pre_ok), else from conv_state; the shifted window goes straight back to
- * conv_state from the thread that owns the row. */
+ * items. The window is resident in shared memory (p.conv_rows:
+ * md_conv_win, shifted there in place), or comes from c.pre when it was
+ * prefetched (pre_ok), else from conv_state, and then the shifted window
+ * goes straight back to conv_state from the thread that owns the row. */
 __device__ __forceinline__ void md_in_epilogue(const md_decode_params &p, const md_consumer &c, const md_cuda_layer *L, int k, float u,
                                                unsigned tag) {
     const md_cuda_dims &d = p.d;
-    const md_range qk = md_in_qk(p, blockIdx.x);
+    const md_range qk = md_in_qk();
     const int row = md_in_row(p, blockIdx.x, qk, k), nq = qk.end - qk.begin;
     float x = u;
     if (row < d.cd) {

@@ -91,19 +91,18 @@ __device__ __forceinline__ int md_in_items(const md_decode_params &p, int c) {
  * the producer's fills. */
 static __shared__ int md_s_in_qk[2];
 
-__device__ __forceinline__ void md_in_qk_load(const md_decode_params &p) {
+/* (static, like the variable: each build of the kernel has its own) */
+static __device__ __forceinline__ void md_in_qk_load(const md_decode_params &p) {
     md_s_in_qk[0] = p.in_qk[2 * blockIdx.x];
     md_s_in_qk[1] = p.in_qk[2 * blockIdx.x + 1];
 }
 
-__device__ __forceinline__ md_range md_in_qk(const md_decode_params &p, int c) {
-    (void)p;
-    (void)c; /* always this CTA's */
+static __device__ __forceinline__ md_range md_in_qk(void) {
     md_range r = {md_s_in_qk[0], md_s_in_qk[1]};
     return r;
 }
 
-/* Row of w_in behind CTA c's virtual row k (qk = md_in_qk(p, c)). */
+/* Row of w_in behind CTA c's virtual row k (c = blockIdx.x, qk = md_in_qk()). */
 __device__ __forceinline__ int md_in_row(const md_decode_params &p, int c, const md_range &qk, int k) {
     const md_cuda_dims &d = p.d;
     const int nq = qk.end - qk.begin;
@@ -162,14 +161,15 @@ __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int l
  * contiguous in w_in, and the pool is published in batches of its own). */
 __device__ __forceinline__ int md_stream_split(const md_decode_params &p, const md_stream &s) {
     if (!s.local_in) return 0;
-    const md_range qk = md_in_qk(p, blockIdx.x);
+    const md_range qk = md_in_qk();
     return qk.end - qk.begin;
 }
 
-/* The rows [begin, end) of a streamed phase that CTA cta streams. */
-__device__ __forceinline__ md_range md_stream_rows(const md_decode_params &p, const md_stream &s, int cta) {
+/* The rows [begin, end) of a streamed phase that this CTA streams. */
+__device__ __forceinline__ md_range md_stream_rows(const md_decode_params &p, const md_stream &s) {
+    const int cta = blockIdx.x;
     if (s.local_in) { /* virtual rows (md_in_row) */
-        const md_range qk = md_in_qk(p, cta);
+        const md_range qk = md_in_qk();
         const md_range r = {0, qk.end - qk.begin + MD_DEC_IN_ITEM_ROWS * md_in_items(p, cta)};
         return r;
     }
