@@ -34,20 +34,19 @@ static __device__ __forceinline__ uint32_t map_rank(const void *p, unsigned rank
     asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(rank));
     return r;
 }
-static __device__ __forceinline__ void st_remote_release(uint32_t addr, unsigned v) {
-    asm volatile("st.release.cluster.shared::cluster.u32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
+/* A store into a peer's shared memory (addr, mapped) and a load of this
+ * CTA's, at cluster scope: release / acquire, or relaxed. */
+template <bool RELAXED>
+static __device__ __forceinline__ void st_remote(uint32_t addr, unsigned v) {
+    if (RELAXED) asm volatile("st.relaxed.cluster.shared::cluster.u32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
+    else asm volatile("st.release.cluster.shared::cluster.u32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
 }
-static __device__ __forceinline__ unsigned ld_local_acquire(const unsigned *p) {
+template <bool RELAXED>
+static __device__ __forceinline__ unsigned ld_local(const unsigned *p) {
     unsigned v;
-    asm volatile("ld.acquire.cluster.shared::cta.u32 %0, [%1];" : "=r"(v) : "r"((uint32_t)__cvta_generic_to_shared(p)) : "memory");
-    return v;
-}
-static __device__ __forceinline__ void st_remote_relaxed(uint32_t addr, unsigned v) {
-    asm volatile("st.relaxed.cluster.shared::cluster.u32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
-}
-static __device__ __forceinline__ unsigned ld_local_relaxed(const unsigned *p) {
-    unsigned v;
-    asm volatile("ld.relaxed.cluster.shared::cta.u32 %0, [%1];" : "=r"(v) : "r"((uint32_t)__cvta_generic_to_shared(p)) : "memory");
+    const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+    if (RELAXED) asm volatile("ld.relaxed.cluster.shared::cta.u32 %0, [%1];" : "=r"(v) : "r"(a) : "memory");
+    else asm volatile("ld.acquire.cluster.shared::cta.u32 %0, [%1];" : "=r"(v) : "r"(a) : "memory");
     return v;
 }
 /* the push form: 4 bytes into a peer's shared memory (addr, mapped), the
@@ -88,11 +87,10 @@ static __device__ long long dsmem_ping_pong(unsigned *flag, unsigned rk, int ite
     const long long t0 = clock64();
     for (int i = 1; i <= iters; i++) {
         if (rk != 0)
-            while ((RELAXED ? ld_local_relaxed(flag) : ld_local_acquire(flag)) != (unsigned)i) {}
-        if (RELAXED) st_remote_relaxed(peer, (unsigned)i);
-        else st_remote_release(peer, (unsigned)i);
+            while (ld_local<RELAXED>(flag) != (unsigned)i) {}
+        st_remote<RELAXED>(peer, (unsigned)i);
         if (rk == 0)
-            while ((RELAXED ? ld_local_relaxed(flag) : ld_local_acquire(flag)) != (unsigned)i) {}
+            while (ld_local<RELAXED>(flag) != (unsigned)i) {}
     }
     return (clock64() - t0) / iters;
 }
@@ -163,9 +161,9 @@ __global__ void probe(unsigned *glob, long long *out, int iters) {
     asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
     t0 = clock64();
     for (int i = 1; i <= iters; i++) {
-        if (threadIdx.x < n) st_remote_release(map_rank(&tags[rk], threadIdx.x), (unsigned)i);
+        if (threadIdx.x < n) st_remote<false>(map_rank(&tags[rk], threadIdx.x), (unsigned)i);
         if (threadIdx.x < n)
-            while ((int)(ld_local_acquire(&tags[threadIdx.x]) - (unsigned)i) < 0) {}
+            while ((int)(ld_local<false>(&tags[threadIdx.x]) - (unsigned)i) < 0) {}
         __syncthreads();
     }
     t1 = clock64();

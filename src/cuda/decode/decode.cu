@@ -79,6 +79,11 @@ static int attn_max_chunks(const md_cuda_dims *d, int G) {
  * when its phase ends). (0.8B on 132 SMs: 258 pool tiles; 2 on CTAs 0-117,
  * 1 on 118-127, 3 on the four without an item: at most 4 tiles a CTA.)
  * Returns malloc'ed [2G], or NULL. */
+/* Recurrence items CTA c of G runs: c, c + G, ... below items (device: md_in_items). */
+static int items_of(int c, int items, int G) {
+    return c < items ? (items - 1 - c) / G + 1 : 0;
+}
+
 static int *in_qk_table(const md_cuda_dims *d, int G) {
     int *t = (int *)malloc((size_t)(2 * G) * sizeof(int)), *n = (int *)calloc((size_t)G, sizeof(int));
     if (!t || !n) {
@@ -88,7 +93,7 @@ static int *in_qk_table(const md_cuda_dims *d, int G) {
     }
     const int items = d->Hv * (d->dv / MD_DEC_REC_COLS), pool = 2 * d->Kd + 2 * d->Hv;
     const int tiles = (pool + MD_DEC_TILE_ROWS - 1) / MD_DEC_TILE_ROWS, per_item = MD_DEC_IN_ITEM_ROWS / MD_DEC_TILE_ROWS;
-    for (int c = 0; c < G; c++) n[c] = per_item * (c < items ? (items - 1 - c) / G + 1 : 0);
+    for (int c = 0; c < G; c++) n[c] = per_item * items_of(c, items, G);
     for (int k = 0; k < tiles; k++) {
         int best = 0;
         for (int c = 1; c < G; c++)
@@ -97,7 +102,7 @@ static int *in_qk_table(const md_cuda_dims *d, int G) {
     }
     int at = 0;
     for (int c = G - 1; c >= 0; c--) {
-        const int pool_tiles = n[c] - per_item * (c < items ? (items - 1 - c) / G + 1 : 0);
+        const int pool_tiles = n[c] - per_item * items_of(c, items, G);
         const int end = at + pool_tiles * MD_DEC_TILE_ROWS;
         t[2 * c] = at;
         t[2 * c + 1] = at = end < pool ? end : pool;
@@ -208,7 +213,7 @@ md_status md_decode_init(md_session_t *s) {
         int *qk_table = in_qk_table(d, G); /* (built again for the device below: nothing to free on the error paths between) */
         if (!qk_table) return md_fail(MD_ERR_OUT_OF_MEMORY, "GPU decode: out of host memory");
         for (int c = 0; c < G; c++) {
-            const int n = qk_table[2 * c + 1] - qk_table[2 * c] + MD_DEC_IN_ITEM_ROWS * (c < rec_items ? (rec_items - 1 - c) / G + 1 : 0);
+            const int n = qk_table[2 * c + 1] - qk_table[2 * c] + MD_DEC_IN_ITEM_ROWS * items_of(c, rec_items, G);
             conv_rows = n > conv_rows ? n : conv_rows;
         }
         free(qk_table);
