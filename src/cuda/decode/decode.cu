@@ -24,7 +24,7 @@
  *                            time line (each SM's clock fitted to %globaltimer: how much each
  *                            phase adds after the previous phase's last CTA, and [when its
  *                            last CTA had its inputs]); the attention items' sub-steps
- *   MEGADELTA_PROBE=1|2      timing probes, results wrong by design (decode.cuh)
+ *   MEGADELTA_PROBE=bits     timing probes, results wrong by design (decode.cuh: 1 no HBM, 2 no dots, 4 no waits)
  * MEGADELTA_TRACE, _DELAY_SEED, _PROBE, _STOP and _POLL_NS run the
  * instrumented build of the kernel (megakernel_instrumented.cu): the same
  * source with the instruments compiled in, which the plain build leaves out.
@@ -121,6 +121,8 @@ md_status md_decode_init(md_session_t *s) {
     md_decode_params *p = &dec->p;
 
     const int group = d->Hq / d->Hkv;
+    if (d->n_layers > MD_DEC_MAX_LAYERS)
+        return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %d layers (the decode kernel takes at most %d)", d->n_layers, MD_DEC_MAX_LAYERS);
     if (group > 8) return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: %d query heads per KV head (at most 8)", group);
     if (d->dv % MD_DEC_REC_COLS || d->dk % 32 || d->dk > 128)
         return md_fail(MD_ERR_UNSUPPORTED, "GPU decode: DeltaNet head dims dk=%d, dv=%d (need dk a multiple of 32 up to 128, dv a multiple of 16)",
@@ -182,7 +184,7 @@ md_status md_decode_init(md_session_t *s) {
     }
     const int rec_items = d->Hv * (d->dv / MD_DEC_REC_COLS);
     const int widths[6] = {d->I, 2 * d->Vd + d->Hv /* o, z, per-head norms */, d->qd,
-                           d->H + MD_DEC_IN_ITEM_ROWS * ((rec_items + G - 1) / G) /* h, the local recurrence inputs */,
+                           2 * d->H + MD_DEC_IN_ITEM_ROWS * ((rec_items + G - 1) / G) /* h, the local recurrence inputs, the norm weights at the top (md_norm_split) */,
                            group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * d->D + d->R / 2, combine};
     for (int i = 0; i < 6; i++) vec = widths[i] > vec ? widths[i] : vec;
     vec = (int)align_up((size_t)vec, 32);
@@ -274,7 +276,7 @@ md_status md_decode_init(md_session_t *s) {
     MD_CUDA_CHECK(cudaEventCreate(&dec->ev1));
 
     p->d = *d;
-    p->layers = g->d_layers;
+    memcpy(p->layers, g->layers, (size_t)d->n_layers * sizeof(md_cuda_layer));
     p->embed = g->embed;
     p->lm_head = g->lm_head;
     p->final_norm = g->final_norm;

@@ -44,6 +44,7 @@ enum {
 };
 
 #define MD_DEC_CONSUMER_WARPS 7
+#define MD_DEC_MAX_LAYERS 128 /* layers the decode kernel takes (their descriptors ride in its parameters: 15 KB) */
 #define MD_DEC_THREADS ((MD_DEC_CONSUMER_WARPS + 1) * 32)
 #define MD_DEC_REC_COLS 16   /* value columns per recurrence work item */
 #define MD_DEC_ATTN_MAX_CHUNK 512
@@ -53,7 +54,10 @@ enum {
 /* Everything the kernel reads, by value. */
 typedef struct md_decode_params {
     md_cuda_dims d;
-    const md_cuda_layer *layers;       /* device array [n_layers] */
+    /* the layer descriptors in the kernel's parameters (the constant bank): a
+     * phase's first reads of them (weights, norm weights, conv taps) were global
+     * loads that stalled the polls issued after them (ncu, session 9) */
+    md_cuda_layer layers[MD_DEC_MAX_LAYERS];
     const __nv_bfloat16 *embed, *lm_head;
     const float *final_norm, *inv_freq;
     float *conv_state, *ssm_state;
@@ -94,8 +98,9 @@ typedef struct md_decode_params {
      * head, attention head pairs (D / 2) and 16-byte pieces (D / 8), conv
      * window + taps (2K - 1) */
     unsigned long long mg_dv, mg_slices, mg_kgroup, mg_pairs, mg_d8, mg_conv;
-    int probe;                         /* timing probes, results wrong: 1 = ring filled from one L2-resident
-                                          block (no HBM), 2 = rows skip their dot products */
+    int probe;                         /* timing probes, bits, results wrong: 1 = ring filled from one L2-resident
+                                          block (no HBM), 2 = rows skip their dot products, 4 = tagged words
+                                          are taken as they are (no waits between CTAs) */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
     int stop_layer, stop_phase;        /* debug: end every step after this phase (-1: run to the end) */
     unsigned long long *trace;         /* debug: [G][n_layers * 5 + 1][MD_DEC_TRACE_EVENTS] per phase of the last step, or NULL */

@@ -176,7 +176,7 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
             t_next = now + (unsigned)p.pace_ns;
         }
         uint8_t *dst = ring + (size_t)slot * p.stage_bytes;
-        if (MD_DEC_INSTRUMENTED && p.probe == 1) { /* timing probe: no HBM traffic (each CTA re-reads its own 128 KB, which stays in L2) */
+        if (MD_DEC_INSTRUMENTED && (p.probe & 1)) { /* timing probe: no HBM traffic (each CTA re-reads its own 128 KB, which stays in L2) */
             ch.src = reinterpret_cast<const __nv_bfloat16 *>(reinterpret_cast<const char *>(p.embed) + (size_t)blockIdx.x * 131072);
             if ((ch.nr - 1) * ch.pitch + ch.bytes > 131072u) ch.pitch = 0;
         }
@@ -423,7 +423,7 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
         md_mbar_wait(&c.full[slot], par, p, 3, layer, phase);
         if (MD_TRACING(p)) stall += clock64() - t0;
         const long long t1 = MD_TRACING(p) ? clock64() : 0;
-        if (!MD_DEC_INSTRUMENTED || p.probe != 2)
+        if (!MD_DEC_INSTRUMENTED || !(p.probe & 2))
             md_chunk_dots(c.ring + (size_t)slot * p.stage_bytes, stride, wd, c0, nr, dst, c.xb, c.xb_stride, c.lane, b0);
         if (MD_TRACING(p)) *mma += clock64() - t1;
         md_mbar_arrive(&c.empty[slot]); /* every lane of every consumer warp, once its own reads are done (count NCT) */
@@ -495,8 +495,6 @@ __device__ __forceinline__ unsigned md_tag(const md_decode_params &p, unsigned s
     return (unsigned)((p.epoch0 + step + 1) * slots + (unsigned long long)(layer * MD_PHASES_PER_LAYER + phase) + 1);
 }
 
-#define NORM_PAIRS 3 /* pairs of norm weights a consumer thread holds in registers (H <= 2 * NORM_PAIRS * NCT read none later) */
-
 /* The zero-centred RMSNorm of the tagged vector x (or of the bf16 embedding
  * row xe), as the next phase's split input: each thread takes the word pairs
  * md_ll_read gave it (pairs tid, tid + NCT, ...), multiplies them by 1 + w,
@@ -504,16 +502,18 @@ __device__ __forceinline__ unsigned md_tag(const md_decode_params &p, unsigned s
  * its warp's sum in c.red[w]; the 1 / rms scale is applied to the rows'
  * dot products in the epilogues (md_res_flush: the norm is linear in its
  * scale). One barrier after the inputs arrive, where a norm, a scale pass and
- * a split took five. The weights are read before the wait. */
+ * a split took five. Each thread copies the weights of its own pairs into
+ * the top of c.vec (cp.async: nothing waits for them until the inputs are
+ * there; as register loads, the first use stalled the polls behind them, and
+ * a call boundary keeps the compiler from moving it) so no barrier guards
+ * them. */
 __device__ void md_norm_split(const md_decode_params &p, md_consumer &c, const unsigned long long *x, unsigned tag,
                               const __nv_bfloat16 *xe, const float *w, int layer, int phase) {
     const int np = p.d.H / 2; /* H is a multiple of 32 (md_decode_init) */
-    float2 wr[NORM_PAIRS];
-#pragma unroll
-    for (int k = 0; k < NORM_PAIRS; k++) {
-        const int j = c.tid + k * NCT;
-        wr[k] = j < np ? make_float2(1.0f + w[2 * j], 1.0f + w[2 * j + 1]) : make_float2(0.0f, 0.0f);
-    }
+    float *ws = c.vec + p.vec_floats - p.d.H; /* (md_decode_init: vec_floats >= 2H + the local recurrence inputs) */
+    for (int j = c.tid; j < np; j += NCT)
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(md_smem_addr(ws + 2 * j)), "l"(w + 2 * j) : "memory");
+    asm volatile("cp.async.commit_group;" ::: "memory");
     if (xe) {
         for (int j = c.tid; j < np; j += NCT) {
             c.vec[2 * j] = __bfloat162float(xe[2 * j]);
@@ -523,19 +523,13 @@ __device__ void md_norm_split(const md_decode_params &p, md_consumer &c, const u
         md_ll_read(x, 2 * np, tag, c.vec, c.tid, NCT, p, layer, phase);
         if ((uintptr_t)x & 15) md_consumer_sync(); /* md_ll_read went word by word: the pairs below are not all this thread's */
     }
+    asm volatile("cp.async.wait_all;" ::: "memory"); /* this thread's weights (and any earlier copies: md_in_prefetch) */
     float ss = 0.0f;
-    for (int j = c.tid, k = 0; j < np; j += NCT, k++) {
+    for (int j = c.tid; j < np; j += NCT) {
         const float x0 = c.vec[2 * j], x1 = c.vec[2 * j + 1];
+        const float2 wk = *reinterpret_cast<const float2 *>(ws + 2 * j);
         ss += x0 * x0 + x1 * x1;
-        float2 wk;
-        if (k < NORM_PAIRS) {
-#pragma unroll
-            for (int u = 0; u < NORM_PAIRS; u++)
-                if (u == k) wk = wr[u];
-        } else {
-            wk = make_float2(1.0f + w[2 * j], 1.0f + w[2 * j + 1]);
-        }
-        md_split_pair(c, 2 * j, x0 * wk.x, x1 * wk.y);
+        md_split_pair(c, 2 * j, x0 * (1.0f + wk.x), x1 * (1.0f + wk.y));
     }
     ss = md_warp_sum(ss);
     if (c.lane == 0) c.red[c.w] = ss;
@@ -673,11 +667,10 @@ __device__ __forceinline__ void md_prefetch_l1(const void *x, int bytes, int tid
 
 /* During the DOWN phase's wait (idle time): what the next layer's
  * in-projection would otherwise load on the critical path, where the last
- * CTA out of DOWN has nothing to hide it behind: the layer's descriptor and
- * norm weights into L1, its conv windows and taps into c.pre. */
+ * CTA out of DOWN has nothing to hide it behind: the layer's norm weights
+ * into L1, its conv taps (and windows, when not resident) into c.pre. */
 __device__ void md_next_layer_prefetch(const md_decode_params &p, md_consumer &c, int layer) {
-    const md_cuda_layer *N = &p.layers[layer];
-    md_prefetch_l1(N, (int)sizeof(md_cuda_layer), c.tid);
+    const md_cuda_layer *N = &p.layers[layer]; /* (in the kernel's parameters) */
     md_prefetch_l1(N->attn_norm, p.d.H * 4, c.tid);
     if (!N->full) {
         md_stream s;
@@ -741,7 +734,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
                     const int j = slice * MD_DEC_REC_COLS + c.w + NCW * cc;
                     sr[cc][m] = REC_MINE(c.w, cc) ? S0[(size_t)j * d.dk + c.lane + 32 * m] : 0.0f;
                 }
-        const float A = expf(L->A_log[h]), dtb = L->dt_bias[h];
+        const float a_log = L->A_log[h], dtb = L->dt_bias[h]; /* (used after the wait: a use here stalled the polls) */
         float gw[REC_COLS_PER_WARP]; /* the gated norm's weights of this warp's columns, before the wait */
 #pragma unroll
         for (int cc = 0; cc < REC_COLS_PER_WARP; cc++)
@@ -785,6 +778,7 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
             v[cc] = loc[e];
             zc[cc] = loc[MD_DEC_REC_COLS + e];
         }
+        const float A = expf(a_log);
         const float qs = rsqrtf(md_warp_sum(sq) + 1e-6f) * rsqrtf((float)d.dk);
         const float ks = rsqrtf(md_warp_sum(sk) + 1e-6f);
         const float beta = md_fast_sigmoid(b);
@@ -850,25 +844,25 @@ __device__ void md_recurrence(const md_decode_params &p, md_consumer &c, const m
  * value head, as the out-projection's split input: the recurrence items
  * published o w silu(z) per column and the sum of o^2 over their columns
  * (core[Vd + item]); both are read in one round, and after one barrier (the
- * sums) each thread scales and splits the pairs it read itself (as
- * md_split_own), so two barriers in all. */
+ * sums) every warp computes each head's scale once (lane per head, into its
+ * own slice of c.vec), then each thread scales and splits the pairs it read
+ * itself (as md_split_own), so two barriers in all. */
 __device__ void md_gated_norm_split(const md_decode_params &p, md_consumer &c, unsigned tag_rec, int layer) {
     const md_cuda_dims &d = p.d;
     const int n_slices = d.dv / MD_DEC_REC_COLS, items = d.Hv * n_slices;
     const float *g = c.vec, *ssq = c.vec + d.Vd;
+    float *inv = c.vec + d.Vd + items + c.w * d.Hv; /* this warp's per-head scales (md_decode_init: vec_floats >= 2 Vd + Hv) */
     md_ll_read(p.core, d.Vd + items, tag_rec, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
     md_consumer_sync(); /* the sums of squares (and, word by word, any value) */
-    int hp = -1; /* the head of the previous pair, and its scale */
-    float inv = 0.0f;
+    for (int h = c.lane; h < d.Hv; h += 32) { /* every warp the scales of every head, once (not per pair) */
+        float ss = 0.0f;
+        for (int k = 0; k < n_slices; k++) ss += ssq[h * n_slices + k];
+        inv[h] = rsqrtf(__fdividef(ss, (float)d.dv) + d.eps);
+    }
+    __syncwarp();
     for (int j = c.tid; j < d.Vd / 2; j += NCT) { /* dv is even: a pair never straddles two heads */
-        const int h = md_udiv(2 * j, p.mg_dv);
-        if (h != hp) {
-            float ss = 0.0f;
-            for (int k = 0; k < n_slices; k++) ss += ssq[h * n_slices + k];
-            inv = rsqrtf(__fdividef(ss, (float)d.dv) + d.eps);
-            hp = h;
-        }
-        md_split_pair(c, 2 * j, g[2 * j] * inv, g[2 * j + 1] * inv);
+        const float s = inv[md_udiv(2 * j, p.mg_dv)];
+        md_split_pair(c, 2 * j, g[2 * j] * s, g[2 * j + 1] * s);
     }
     md_consumer_sync();
     c.presplit = true;
@@ -1228,7 +1222,8 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
     const int pos = p.pos0 + (int)step;
     /* the input token: the previous step's argmax (or the host's, tagged as one) */
     const unsigned tok_tag = md_tag(p, step, d.n_layers, 0) - (unsigned)(d.n_layers * MD_PHASES_PER_LAYER + 1);
-    const int tok = __float_as_int(md_ll_wait(p.tok, tok_tag, md_ll_load(p.tok), p, 0, MD_PH_MIX_IN));
+    int tok = __float_as_int(md_ll_wait(p.tok, tok_tag, md_ll_load(p.tok), p, 0, MD_PH_MIX_IN));
+    if (MD_DEC_INSTRUMENTED && (p.probe & 4) && (tok < 0 || tok >= d.vocab)) tok = 0; /* probe 4 reads whatever is there */
     const __nv_bfloat16 *erow = p.embed + (size_t)tok * d.H;
     {   /* this CTA's rows of the residual stream start as the embedding */
         const md_range own = md_split_grid(p, d.H, blockIdx.x);
@@ -1396,6 +1391,8 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)
 /* ================================================================ host */
 
 using namespace MD_DEC_FN(md_megakernel);
+
+static_assert(sizeof(md_decode_params) <= 32764, "the decode kernel's parameters exceed CUDA's 32,764-byte limit");
 
 md_status MD_DEC_FN(md_decode_prepare)(bool hopper, size_t smem) {
     cudaError_t e = hopper ? cudaFuncSetAttribute(MD_DEC_FN(md_decode_kernel)<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)
