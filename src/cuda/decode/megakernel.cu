@@ -985,8 +985,9 @@ static __device__ __noinline__ void md_attn_combine(const md_decode_params &p, f
  * ticket, the last item combining everything, cost a fence, an atomic and
  * three rounds of loads on the critical path.) The item holding the current
  * position normalises, rotates and appends this token's key and value; the
- * fence after that append, and the one at each item's start, order it
- * before any later step's reads (through the tagged words in between).
+ * fence after that append, and the acquire at each later step's start
+ * (md_consumer_step, through the argmax's ticket and token), order it
+ * before any later step's reads.
  *
  * When a chunk's key and value rows fit (c.xb holds the keys, c.pre the
  * values: both idle in this phase; chunks of 16 positions of 256-dim heads,
@@ -1020,10 +1021,8 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
     for (int item = blockIdx.x; item < items; item += G) {
         const int kvh = item / n_chunks, ch = item % n_chunks;
         const int j0 = ch * chunk, j1 = j0 + chunk < npos ? j0 + chunk : npos;
-        /* acquire: cache rows appended by other CTAs in earlier steps (read
-         * below, or staged now); acq_rel, not the heavier sc fence, is all
-         * an acquire needs */
-        asm volatile("fence.acq_rel.gpu;" ::: "memory");
+        /* (the cache rows other CTAs appended in earlier steps, read below or
+         * staged now, were acquired once at this step's start: md_consumer_step) */
         /* the norm weights and rotary frequencies into shared memory while
          * the queries are polled for (read after them, they were two more
          * round trips on the critical path) */
@@ -1223,6 +1222,15 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
     /* the input token: the previous step's argmax (or the host's, tagged as one) */
     const unsigned tok_tag = md_tag(p, step, d.n_layers, 0) - (unsigned)(d.n_layers * MD_PHASES_PER_LAYER + 1);
     int tok = __float_as_int(md_ll_wait(p.tok, tok_tag, md_ll_load(p.tok), p, 0, MD_PH_MIX_IN));
+    /* acquire, once a step: the cache rows any CTA appended in earlier steps
+     * (md_attention reads or stages them). Each appender fenced after its
+     * rows, and every CTA's step ended with a fence before the argmax ticket,
+     * which the last CTA acquired (fence) before it published this token: so
+     * the token, read above, carries them all. (At every attention item's
+     * start, this fence waited for the in-projection's just-issued stores,
+     * in front of the queries' polls.) acq_rel, not the heavier sc fence, is
+     * all an acquire needs. */
+    asm volatile("fence.acq_rel.gpu;" ::: "memory");
     if (MD_DEC_INSTRUMENTED && (p.probe & 4) && (tok < 0 || tok >= d.vocab)) tok = 0; /* probe 4 reads whatever is there */
     const __nv_bfloat16 *erow = p.embed + (size_t)tok * d.H;
     {   /* this CTA's rows of the residual stream start as the embedding */
