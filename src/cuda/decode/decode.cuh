@@ -48,7 +48,7 @@ enum {
 #define MD_DEC_THREADS ((MD_DEC_CONSUMER_WARPS + 1) * 32)
 #define MD_DEC_REC_COLS 16   /* value columns per recurrence work item */
 #define MD_DEC_ATTN_MAX_CHUNK 512
-#define MD_DEC_ATTN_MIN_CHUNK 16
+#define MD_DEC_ATTN_MIN_CHUNK 4 /* positions; A/B tg128 (session 9): 16 -> 1,377 / 1,379, 8 -> 1,382 / 1,383, 4 -> 1,384 / 1,386 tok/s */
 #define MD_DEC_ATTN_COMBINE_BATCH 32 /* chunks whose partials md_attn_combine lands in shared memory at once (default) */
 
 /* Everything the kernel reads, by value. */
