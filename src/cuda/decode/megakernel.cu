@@ -246,7 +246,7 @@ __device__ __forceinline__ int md_xb_pos(int i) {
  * adds its partial sums (over its chunks' columns) of a batch's rows into
  * its row of c.res, and once the batch is done every consumer thread runs
  * the epilogue of one row (of one unit), adding the warps' partials in warp
- * order (and clearing them), so the epilogues (conv, SiLU, residual adds,
+ * order, so the epilogues (conv, SiLU, residual adds,
  * the global stores that publish the phase) run side by side. */
 typedef struct md_res_batch {
     int first, n; /* first row of the batch, rows in it */
@@ -255,10 +255,7 @@ typedef struct md_res_batch {
 __device__ __forceinline__ float md_res_take(const md_consumer &c, int i) {
     float v = 0.0f;
 #pragma unroll
-    for (int w = 0; w < NCW; w++) {
-        v += c.res[w * MD_DEC_RES_ROWS + i];
-        c.res[w * MD_DEC_RES_ROWS + i] = 0.0f;
-    }
+    for (int w = 0; w < NCW; w++) v += c.res[w * MD_DEC_RES_ROWS + i]; /* (every warp stored row i: md_tile_store) */
     return v;
 }
 
@@ -335,18 +332,18 @@ __device__ void md_split_own(md_consumer &c, const unsigned long long *src, int 
     c.presplit = true;
 }
 
-/* This warp's partial dot products of one chunk (16 rows by w columns at
- * stride bytes, the input's columns from c0): the chunk's 32-column blocks
- * are dealt round-robin to the consumer warps, this one taking blocks b0,
- * b0 + NCW, ..., two at a time on four independent accumulators; lanes with
- * t == 0 add rows g and g + 8 (those below nr) to dst. (A form for chunks
- * of at most 8 rows taking 32 columns per mma, rows 8-15 of the A tile being
- * the same rows' next 16 columns, measured 0.7% slower: 7.5 KB more code.) */
-__device__ __forceinline__ void md_chunk_dots(const uint8_t *buf, int stride, int w, int c0, int nr, float *dst, const __nv_bfloat16 *xb,
+/* This warp's share of one chunk's dot products (16 rows by w columns at
+ * stride bytes, the input's columns from c0), added to acc: the chunk's
+ * 32-column blocks are dealt round-robin to the consumer warps, this one
+ * taking blocks b0, b0 + NCW, ..., two at a time on four independent
+ * accumulators (md_tile_store sums them once a tile's segments are done).
+ * (A form for chunks of at most 8 rows taking 32 columns per mma, rows 8-15
+ * of the A tile being the same rows' next 16 columns, measured 0.7% slower:
+ * 7.5 KB more code.) */
+__device__ __forceinline__ void md_chunk_dots(float (&acc)[4][4], const uint8_t *buf, int stride, int w, int c0, const __nv_bfloat16 *xb,
                                               int xb_stride, int lane, int b0) {
     const int g = lane >> 2, t = lane & 3;
     const uint4 *xr = reinterpret_cast<const uint4 *>(xb + (g & 1) * xb_stride + c0) + t;
-    float acc[4][4] = {};
     const int nb = w >> 5;
     const uint4 z = make_uint4(0u, 0u, 0u, 0u);
     int b = b0;
@@ -372,12 +369,23 @@ __device__ __forceinline__ void md_chunk_dots(const uint8_t *buf, int stride, in
         md_mma_bf16(acc[0], a[0], x0.x, x0.y);
         md_mma_bf16(acc[1], a[1], x0.z, x0.w);
     }
+}
+
+/* A tile's partial dot products (md_chunk_dots' accumulators, summed over
+ * its segments) into dst: lanes with t == 0 store rows g and g + 8 (those
+ * below nr); the accumulators restart at zero. */
+__device__ __forceinline__ void md_tile_store(float (&acc)[4][4], int nr, float *dst, int lane) {
+    const int g = lane >> 2, t = lane & 3;
     if (t == 0) { /* columns 0 and 1 of the product: the high and low halves */
         const float row_g = (acc[0][0] + acc[0][1]) + (acc[1][0] + acc[1][1]) + (acc[2][0] + acc[2][1]) + (acc[3][0] + acc[3][1]);
         const float row_g8 = (acc[0][2] + acc[0][3]) + (acc[1][2] + acc[1][3]) + (acc[2][2] + acc[2][3]) + (acc[3][2] + acc[3][3]);
-        if (g < nr) dst[g] += row_g;
-        if (g + 8 < nr) dst[g + 8] += row_g8;
+        if (g < nr) dst[g] = row_g; /* (each warp stores each row of a batch once: md_res_take need not clear them) */
+        if (g + 8 < nr) dst[g + 8] = row_g8;
     }
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int k = 0; k < 4; k++) acc[i][k] = 0.0f;
 }
 
 /* Trace only: the largest cycles any consumer warp of the CTA waited for
@@ -416,6 +424,7 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
     int rot = c.rot, b0 = rot + c.w < NCW ? rot + c.w : rot + c.w - NCW;
     int seg = 0, r = r_begin + tb * MD_DEC_TILE_ROWS;
     float *dst = res;
+    float acc[4][4] = {};
     for (int k = tb * nseg; k < te * nseg; k++) {
         const int nr = r_end - r < MD_DEC_TILE_ROWS ? r_end - r : MD_DEC_TILE_ROWS;
         const int c0 = seg * sc, wd = cols - c0 < sc ? cols - c0 : sc;
@@ -424,9 +433,10 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
         if (MD_TRACING(p)) stall += clock64() - t0;
         const long long t1 = MD_TRACING(p) ? clock64() : 0;
         if (!MD_DEC_INSTRUMENTED || !(p.probe & 2))
-            md_chunk_dots(c.ring + (size_t)slot * p.stage_bytes, stride, wd, c0, nr, dst, c.xb, c.xb_stride, c.lane, b0);
+            md_chunk_dots(acc, c.ring + (size_t)slot * p.stage_bytes, stride, wd, c0, c.xb, c.xb_stride, c.lane, b0);
         if (MD_TRACING(p)) *mma += clock64() - t1;
         md_mbar_arrive(&c.empty[slot]); /* every lane of every consumer warp, once its own reads are done (count NCT) */
+        if (seg + 1 == nseg) md_tile_store(acc, nr, dst, c.lane); /* the tile's last segment (its segments add up in acc) */
         if (++slot == S) {
             slot = 0;
             par ^= 1u;
