@@ -90,7 +90,9 @@ if [ "$mode" = full ]; then
   row "compute-sanitizer racecheck (grid 7)" "rc=$rc $(grep -hE 'RACECHECK SUMMARY' "$out/sanitizer-racecheck-grid7.log" | tail -1)"
   [ $rc -ne 0 ] && sanitizer_excerpt "$out/sanitizer-racecheck-grid7.log"
   for tool in memcheck racecheck; do
-    timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build-gpu/tests/gpu/test_gpu_sampler --preset tiny --trials 60 --steps 6 \
+    # (the watchdog off, as for the decode runs: a full grid under racecheck once took
+    # more than its 10 s for one wait, session 9)
+    MEGADELTA_WATCHDOG_MS=0 timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build-gpu/tests/gpu/test_gpu_sampler --preset tiny --trials 60 --steps 6 \
       > "$out/sanitizer-sampler-$tool.log" 2>&1
     rc=$?
     row "compute-sanitizer $tool (sampler)" "rc=$rc $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-sampler-$tool.log" | tail -1)"
