@@ -5,7 +5,8 @@
 # details.txt, source.csv.gz (per SASS instruction), source-cuda.csv.gz
 # (per CUDA line) and sass-lines.txt.gz (the kernel's SASS with source lines)
 # to $OUT (or ./gpu-profile-out), and prints the kernel's executed SASS
-# footprint (scripts/sass_footprint.py).
+# footprint (scripts/sass_footprint.py) and where its warps stall, by function
+# and source line (scripts/stall_lines.py).
 # Usage: scripts/gpu-profile.sh [n_steps]   (default 16)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,4 +34,5 @@ for f in "$elf"/*.cubin; do
 done
 rm -rf "$elf"
 [ -s "$out/sass-lines.txt.gz" ] && python3 scripts/sass_footprint.py "$out/source.csv.gz" "$out/sass-lines.txt.gz" | head -20
+[ -s "$out/sass-lines.txt.gz" ] && python3 scripts/stall_lines.py "$out/source.csv.gz" "$out/sass-lines.txt.gz" 15
 grep -iE 'stall|warp cycles|issued|eligible|active warps|no instruction' "$out/details.txt" | head -60

@@ -9,79 +9,17 @@ sits, from scripts/gpu-profile.sh's outputs:
 Prints the executed bytes, the executed bytes and no-instruction stall share
 per source function, and the lines with the most no-instruction stalls."""
 import collections
-import csv
-import gzip
-import os
-import re
 import signal
 import sys
+
+from sass_map import DECODE_KERNEL, function_namer, offsets_to_lines, source_page
 
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under `| head`
 
 src_csv, sass_lines = sys.argv[1], sys.argv[2]
-prefix = sys.argv[3] if len(sys.argv) > 3 else '_ZN13md_megakernel16md_decode_kernelILb1EE'
-root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
-
-# offset -> (file, line) for the kernel's instructions
-lines = gzip.open(sass_lines, 'rt').read().split('\n')
-start = next(i for i, l in enumerate(lines) if l.startswith(prefix) and l.rstrip().endswith(':'))
-cur, off2src = None, {}
-for l in lines[start + 1:]:
-    if l.startswith('.text.') or (l.startswith('//----') and off2src):
-        if off2src and l.startswith('//----'):
-            break
-        continue
-    m = re.match(r'\s*//## File "(.*)", line (\d+)', l)
-    if m:
-        cur = (os.path.basename(m.group(1)), int(m.group(2)))
-        continue
-    m = re.match(r'\s*/\*([0-9a-f]{4,})\*/', l)
-    if m:
-        off2src[int(m.group(1), 16)] = cur
-
-
-def functions(path):
-    """(first line, name) of each function definition in a source file."""
-    out = []
-    try:
-        for i, l in enumerate(open(path), 1):
-            m = re.match(r'(?:template.*)?(?:__device__|__global__|static|__host__)[^(]*?(\w+)\(', l)
-            if m:
-                out.append((i, m.group(1)))
-    except OSError:
-        pass
-    return out
-
-
-funcs = {}
-for d in ['src/cuda/decode', 'src/cuda']:
-    for f in os.listdir(os.path.join(root, d)):
-        if f.endswith(('.cu', '.cuh')):
-            funcs.setdefault(f, functions(os.path.join(root, d, f)))
-
-
-def fn(src):
-    if not src:
-        return '?'
-    best = '?'
-    for s, n in funcs.get(src[0], []):
-        if s <= src[1]:
-            best = n
-    return f'{src[0]}:{best}'
-
-
-rows = list(csv.reader(gzip.open(src_csv, 'rt')))
-hi = next(i for i, r in enumerate(rows) if any(h.startswith('stall_') for h in r))
-hdr, data = rows[hi], rows[hi + 1:]
-ix = {h: i for i, h in enumerate(hdr)}
-
-
-def v(r, h):
-    try:
-        return float(r[ix[h]])
-    except (ValueError, KeyError, IndexError):
-        return 0.0
-
+off2src = offsets_to_lines(sass_lines, sys.argv[3] if len(sys.argv) > 3 else DECODE_KERNEL)
+fn = function_namer()
+hdr, data, v = source_page(src_csv)
 
 base = int(data[0][0], 16)
 by_fn = collections.defaultdict(lambda: [0, 0.0])
