@@ -192,7 +192,6 @@ static void cuda_free(md_session_t *s) {
     if (g->pre) md_prefill_free(s);
     md_cuda_sampler_free(g);
     cudaFree(g->weight_pool);
-    cudaFree(g->d_layers);
     cudaFree(g->conv_state);
     cudaFree(g->ssm_state);
     cudaFree(g->k_cache);
@@ -281,8 +280,6 @@ static md_status cuda_init(md_session_t *s) {
         w.used = 0;
         upload_all(g, m, &w);
         if ((st = w.st) != MD_OK) goto fail;
-        MD_CUDA_TRY(cudaMalloc(&g->d_layers, (size_t)c->n_layers * sizeof *g->d_layers));
-        MD_CUDA_TRY(cudaMemcpy(g->d_layers, g->layers, (size_t)c->n_layers * sizeof *g->d_layers, cudaMemcpyHostToDevice));
         MD_CUDA_TRY(cudaMalloc(&g->conv_state, (g->conv_len + 1) * sizeof(float)));
         MD_CUDA_TRY(cudaMalloc(&g->ssm_state, (g->ssm_len + 1) * sizeof(float)));
         MD_CUDA_TRY(cudaMalloc(&g->k_cache, (g->kv_len + 1) * 2));

@@ -65,7 +65,6 @@ typedef struct md_cuda_ctx {
     char name[96];
     md_cuda_dims dims;
     md_cuda_layer *layers;           /* host array [n_layers] of device pointers */
-    md_cuda_layer *d_layers;         /* the same array on the device */
     const __nv_bfloat16 *embed;      /* [V][H] */
     const __nv_bfloat16 *lm_head;    /* [V][H] (== embed when tied) */
     const float *final_norm;         /* [H] */

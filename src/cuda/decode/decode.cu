@@ -183,7 +183,7 @@ md_status md_decode_init(md_session_t *s) {
         combine = need > combine ? need : combine;
     }
     const int rec_items = d->Hv * (d->dv / MD_DEC_REC_COLS);
-    const int widths[6] = {d->I, 2 * d->Vd + d->Hv /* o, z, per-head norms */, d->qd,
+    const int widths[6] = {d->I, 2 * d->Vd + d->Hv /* md_gated_norm_split: o w silu(z), the items' sums of squares, each warp's head scales (Vd + items + NCW Hv <= 2 Vd + Hv for dv >= 16) */, d->qd,
                            2 * d->H + MD_DEC_IN_ITEM_ROWS * ((rec_items + G - 1) / G) /* h, the local recurrence inputs, the norm weights at the top (md_norm_split) */,
                            group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * d->D + d->R / 2, combine};
     for (int i = 0; i < 6; i++) vec = widths[i] > vec ? widths[i] : vec;
