@@ -12,6 +12,7 @@
  *   MEGADELTA_DELAY_SEED=S   random delays before publishing results (race hunting)
  *   MEGADELTA_STOP=L,P       end each step after phase P of layer L (single steps only)
  *   MEGADELTA_STAGE_KB=K     ring chunk size (default 32 KB where shared memory allows)
+ *   MEGADELTA_STAGES=N       at most N ring stages (measurements; default: as many as fit)
  *   MEGADELTA_PREFETCH_KB=K  how far past the ring the producer prefetches weights into L2
  *   MEGADELTA_COMBINE_BATCH=N  chunks of split-KV partials the attention's combine lands in
  *                            shared memory at once (default 32; small values test its batches)
@@ -24,7 +25,9 @@
  *                            time line (each SM's clock fitted to %globaltimer: how much each
  *                            phase adds after the previous phase's last CTA, and [when its
  *                            last CTA had its inputs]); the attention items' sub-steps
- *   MEGADELTA_PROBE=bits     timing probes, results wrong by design (decode.cuh: 1 no HBM, 2 no dots, 4 no waits)
+ *   MEGADELTA_PROBE=bits     timing probes, results wrong by design (decode.cuh: 1 no HBM, 2 no dots, 4 no waits,
+ *                            8 DOWN reads H of its I inputs, 16 no attention combine; any bit runs the
+ *                            instrumented build: compare with an unused bit, e.g. 32, not with 0)
  * MEGADELTA_TRACE, _DELAY_SEED, _PROBE, _STOP and _POLL_NS run the
  * instrumented build of the kernel (megakernel_instrumented.cu): the same
  * source with the instruments compiled in, which the plain build leaves out.
@@ -207,6 +210,8 @@ md_status md_decode_init(md_session_t *s) {
                        g->smem_optin, fixed + 1024 + 2 * stage);
     int n_stages = (int)((g->smem_optin - fixed - 1024) / (stage + 16));
     n_stages = n_stages > 16 ? 16 : n_stages;
+    const long stages_env = md_env_long("MEGADELTA_STAGES", 0); /* at most this many ring stages (measurements) */
+    if (stages_env >= 2 && stages_env < n_stages) n_stages = (int)stages_env;
     /* the conv windows resident in shared memory (md_conv_win) when that
      * costs no ring stage: every DeltaNet layer's K-1 values for each
      * in-projection row of the CTA (at most conv_rows) */

@@ -100,7 +100,8 @@ typedef struct md_decode_params {
     unsigned long long mg_dv, mg_slices, mg_kgroup, mg_pairs, mg_d8, mg_conv;
     int probe;                         /* timing probes, bits, results wrong: 1 = ring filled from one L2-resident
                                           block (no HBM), 2 = rows skip their dot products, 4 = tagged words
-                                          are taken as they are (no waits between CTAs) */
+                                          are taken as they are (no waits between CTAs), 8 = DOWN reads only H of
+                                          its I inputs, 16 = no attention combine (O reads the first item's partial) */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
     int stop_layer, stop_phase;        /* debug: end every step after this phase (-1: run to the end) */
     unsigned long long *trace;         /* debug: [G][n_layers * 5 + 1][MD_DEC_TRACE_EVENTS] per phase of the last step, or NULL */

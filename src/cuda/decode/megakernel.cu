@@ -1140,6 +1140,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         md_trace_mark(p, c, layer, MD_PH_MIX, 6); /* trace: P V and partials done */
         md_consumer_sync(); /* the next item reuses the staged rows and c.vec */
     }
+    if (MD_DEC_INSTRUMENTED && (p.probe & 16)) return; /* timing probe: no combine (O reads a partial instead) */
     /* the combine, once every item of this CTA wrote its partial (an item's
      * combine waits for every item of its kv head) */
     for (int item = blockIdx.x; item < items; item += G) {
@@ -1286,7 +1287,11 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         /* mixer out-projection, residual add */
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 0);
         md_prefetch_l1(L->mlp_norm, d.H * 4, c.tid); /* GU's norm weights, while this phase waits */
-        if (L->full) {
+        if (MD_DEC_INSTRUMENTED && L->full && (p.probe & 16)) { /* timing probe: the first item's partial, not the combine's output */
+            const int n = d.qd < (d.Hq / d.Hkv) * (d.D + 2) ? d.qd : (d.Hq / d.Hkv) * (d.D + 2);
+            md_ll_read(p.attn_part, n, t_mix, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
+            md_split_own(c, p.attn_part, n);
+        } else if (L->full) {
             md_ll_read(p.core, d.qd, t_mix, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
             md_split_own(c, p.core, d.qd);
         } else {
@@ -1314,8 +1319,11 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_DOWN, 0);
         if (layer + 1 < d.n_layers) md_next_layer_prefetch(p, c, layer + 1);
         else md_prefetch_l1(p.final_norm, d.H * 4, c.tid);
-        md_ll_read(p.act, d.I, t_gu, c.vec, c.tid, NCT, p, layer, MD_PH_DOWN);
-        md_split_own(c, p.act, d.I);
+        {
+            const int n_act = MD_DEC_INSTRUMENTED && (p.probe & 8) ? (d.H < d.I ? d.H : d.I) : d.I; /* timing probe: fewer inputs */
+            md_ll_read(p.act, n_act, t_gu, c.vec, c.tid, NCT, p, layer, MD_PH_DOWN);
+            md_split_own(c, p.act, n_act);
+        }
         md_trace(p, c, step, layer, MD_PH_DOWN, 1);
         md_trace(p, c, step, layer, MD_PH_DOWN, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_DOWN);
