@@ -242,9 +242,9 @@ __device__ __forceinline__ void md_ll_gather(const unsigned long long *const (&w
         unsigned stale = 0;
 #pragma unroll
         for (int k = 0; k < N; k++)
-            if (k < n) {
-                if (md_ll_ok(p, x[k], tags[k])) out[k] = __uint_as_float((unsigned)x[k]);
-                else stale |= 1u << k;
+            if (k < n) { /* (no branch on the tag: a stale value is overwritten by a later round) */
+                out[k] = __uint_as_float((unsigned)x[k]);
+                stale |= md_ll_ok(p, x[k], tags[k]) ? 0u : 1u << k;
             }
         if (!stale) return;
         md_poll_backoff(p);
@@ -287,13 +287,11 @@ __device__ __forceinline__ void md_ll_read_n(const unsigned long long *const (&s
                     const int j = j0 + k * stride;
                     if (j < units)
 #pragma unroll
-                        for (int s = 0; s < NS; s++) {
-                            if (md_ll_ok(p, x[s][k].x, tag[s]) && md_ll_ok(p, x[s][k].y, tag[s])) {
-                                dst[s][2 * j] = __uint_as_float((unsigned)x[s][k].x);
-                                dst[s][2 * j + 1] = __uint_as_float((unsigned)x[s][k].y);
-                            } else {
-                                stale |= 1u << (k * NS + s);
-                            }
+                        for (int s = 0; s < NS; s++) { /* (no branch on the tags: a stale pair is stored again by a later round) */
+                            const bool ok = md_ll_ok(p, x[s][k].x, tag[s]) & md_ll_ok(p, x[s][k].y, tag[s]);
+                            dst[s][2 * j] = __uint_as_float((unsigned)x[s][k].x);
+                            dst[s][2 * j + 1] = __uint_as_float((unsigned)x[s][k].y);
+                            stale |= ok ? 0u : 1u << (k * NS + s);
                         }
                 }
                 if (!stale) break;
