@@ -71,6 +71,12 @@ if [ "$mode" != bench ] && [ "$mode" != decode ]; then
   # 32 reaches only past ~500 positions)
   MEGADELTA_COMBINE_BATCH=2 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/combine2.log" 2>&1
   row "combine batches of 2 (tiny)" "rc=$? $(grep -h worst "$out/combine2.log" | head -1 | cut -c1-50)"
+  # a ring of 2 stages (MEGADELTA_STAGES): every slot refilled while the other is in use
+  MEGADELTA_STAGES=2 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/stages2.log" 2>&1
+  row "ring of 2 stages (tiny, hopper)" "rc=$? $(grep -h worst "$out/stages2.log" | head -1 | cut -c1-50)"
+  # every timing probe runs to its end (results wrong by design: only the exit status counts)
+  MEGADELTA_PROBE=31 MEGADELTA_WATCHDOG_MS=20000 timeout 300 build-gpu/megadelta bench --preset tiny -p 0 -n 16 -r 1 > "$out/probes.log" 2>&1
+  row "probes 1-16 together (tiny bench)" "rc=$?"
 fi
 if [ "$mode" = full ]; then
   run_ctest 'test_gpu_08b' 08b

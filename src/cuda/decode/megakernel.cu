@@ -177,8 +177,11 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
         }
         uint8_t *dst = ring + (size_t)slot * p.stage_bytes;
         if (MD_DEC_INSTRUMENTED && (p.probe & 1)) { /* timing probe: no HBM traffic (each CTA re-reads its own 128 KB, which stays in L2) */
-            ch.src = reinterpret_cast<const __nv_bfloat16 *>(reinterpret_cast<const char *>(p.embed) + (size_t)blockIdx.x * 131072);
+            const size_t eb = (size_t)p.d.vocab * p.d.H * 2; /* (the CTAs' blocks wrap around a small embedding) */
             if ((ch.nr - 1) * ch.pitch + ch.bytes > 131072u) ch.pitch = 0;
+            size_t off = ((size_t)blockIdx.x * 131072) % eb & ~(size_t)15;
+            if (off + (ch.nr - 1) * ch.pitch + ch.bytes > eb) off = 0;
+            ch.src = reinterpret_cast<const __nv_bfloat16 *>(reinterpret_cast<const char *>(p.embed) + off);
         }
         if (HOPPER) md_ring_fill_rows_bulk(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, &full[slot], pol);
         else md_ring_fill_rows_lanes(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, &full[slot], pol, lane);
@@ -1287,13 +1290,15 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         /* mixer out-projection, residual add */
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 0);
         md_prefetch_l1(L->mlp_norm, d.H * 4, c.tid); /* GU's norm weights, while this phase waits */
-        if (MD_DEC_INSTRUMENTED && L->full && (p.probe & 16)) { /* timing probe: the first item's partial, not the combine's output */
-            const int n = d.qd < (d.Hq / d.Hkv) * (d.D + 2) ? d.qd : (d.Hq / d.Hkv) * (d.D + 2);
-            md_ll_read(p.attn_part, n, t_mix, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
-            md_split_own(c, p.attn_part, n);
-        } else if (L->full) {
-            md_ll_read(p.core, d.qd, t_mix, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
-            md_split_own(c, p.core, d.qd);
+        if (L->full) {
+            const unsigned long long *src = p.core;
+            int n = d.qd;
+            if (MD_DEC_INSTRUMENTED && (p.probe & 16)) { /* timing probe: the first item's partial, not the combine's output */
+                src = p.attn_part;
+                n = d.qd < (d.Hq / d.Hkv) * (d.D + 2) ? d.qd : (d.Hq / d.Hkv) * (d.D + 2);
+            }
+            md_ll_read(src, n, t_mix, c.vec, c.tid, NCT, p, layer, MD_PH_MIX_OUT);
+            md_split_own(c, src, n);
         } else {
             md_gated_norm_split(p, c, t_mix, layer);
         }
