@@ -74,6 +74,15 @@ if [ "$mode" != bench ] && [ "$mode" != decode ]; then
   # a ring of 2 stages (MEGADELTA_STAGES): every slot refilled while the other is in use
   MEGADELTA_STAGES=2 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/stages2.log" 2>&1
   row "ring of 2 stages (tiny, hopper)" "rc=$? $(grep -h worst "$out/stages2.log" | head -1 | cut -c1-50)"
+  # folded ring chunks on the tiny model: 4 KB stages split its 256- and 384-column rows into
+  # segments of 64, which OUT / O / DOWN fold (the 0.8B folds at the default stage; both fill
+  # paths; the trace says whether it folded)
+  for k in hopper portable; do
+    MEGADELTA_STAGE_KB=4 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_$k > "$out/fold-$k.log" 2>&1
+    row "folded chunks (tiny, 4 KB stages, $k)" "rc=$? $(grep -h worst "$out/fold-$k.log" | head -1 | cut -c1-50)"
+  done
+  MEGADELTA_STAGE_KB=4 MEGADELTA_TRACE=1 build-gpu/megadelta bench --preset tiny -p 0 -n 8 -r 1 > /dev/null 2> "$out/fold-trace.log"
+  row "  (tiny at 4 KB stages)" "$(grep -o 'OUT / O / DOWN [a-z ]*' "$out/fold-trace.log" | head -1)"
   # every timing probe runs to its end (results wrong by design: only the exit status counts)
   MEGADELTA_PROBE=31 MEGADELTA_WATCHDOG_MS=20000 timeout 300 build-gpu/megadelta bench --preset tiny -p 0 -n 16 -r 1 > "$out/probes.log" 2>&1
   row "probes 1-16 together (tiny bench)" "rc=$?"

@@ -13,12 +13,14 @@
  *   MEGADELTA_STOP=L,P       end each step after phase P of layer L (single steps only)
  *   MEGADELTA_STAGE_KB=K     ring chunk size (default 32 KB where shared memory allows)
  *   MEGADELTA_STAGES=N       at most N ring stages (measurements; default: as many as fit)
+ *   MEGADELTA_FOLD=0         no folded chunks for the phases with H rows (measurements; schedule.cuh)
  *   MEGADELTA_PREFETCH_KB=K  how far past the ring the producer prefetches weights into L2
  *   MEGADELTA_COMBINE_BATCH=N  chunks of split-KV partials the attention's combine lands in
  *                            shared memory at once (default 32; small values test its batches)
  *   MEGADELTA_POLL_NS=N      sleep N ns between polls of tagged words that are not ready yet
- *   MEGADELTA_PACE_NS=N      the producer issues a layer's ring chunks at most one per N ns
- *                            (default MD_DEC_PACE_NS; 0 = as fast as slots free up)
+ *   MEGADELTA_PACE_NS=N      the producer issues a layer's ring chunks at most one full chunk
+ *                            (16 rows of H columns) per N ns, smaller ones in proportion to
+ *                            their bytes (default MD_DEC_PACE_NS; 0 = as fast as slots free up)
  *   MEGADELTA_TRACE=1        after each run, print where the last step's time went:
  *                            per phase kind, waiting / prologue / rows (mean and max over
  *                            CTAs); per layer, the slowest CTA; the critical path on one
@@ -305,6 +307,27 @@ md_status md_decode_init(md_session_t *s) {
     p->attn_combine_batch = (int)cb;
     p->stage_bytes = (int)stage;
     p->n_stages = n_stages;
+    {   /* folded chunks (schedule.cuh, md_phase_geom) for the phases with H rows
+         * when no CTA has more than half a tile of them: pieces of equal width */
+        const int cols[3] = {d->Vd, d->qd, d->I}; /* [MD_FOLD_OUT], [MD_FOLD_O], [MD_FOLD_DOWN] */
+        const bool fold_on = md_env_long("MEGADELTA_FOLD", 1) != 0 && (d->H + G - 1) / G <= MD_DEC_TILE_ROWS / 2;
+        /* the kernel folds all three or none (megakernel.cu): a phase the model
+         * does not have (OUT without DeltaNet layers, O without attention) need not fold */
+        const bool has[3] = {d->n_linear > 0, d->n_linear < d->n_layers, true};
+        bool all = fold_on;
+        for (int i = 0; i < 3; i++) {
+            p->fold[i].sc = p->fold[i].n = 0;
+            const int sc = md_seg_cols(cols[i], (int)stage), nseg = md_seg_count(cols[i], sc), n = (nseg + 1) / 2;
+            if (nseg > 1 && (cols[i] / 32) % (2 * n) == 0) {
+                p->fold[i].sc = cols[i] / (2 * n);
+                p->fold[i].n = n;
+            } else if (has[i]) {
+                all = false;
+            }
+        }
+        if (!all)
+            for (int i = 0; i < 3; i++) p->fold[i].sc = p->fold[i].n = 0;
+    }
     p->vec_floats = vec;
     p->conv_rows = conv_rows;
     p->xb_stride = xb_stride;
@@ -312,7 +335,11 @@ md_status md_decode_init(md_session_t *s) {
     p->prefetch_chunks = (int)(md_env_long("MEGADELTA_PREFETCH_KB", MD_DEC_PREFETCH_KB) * 1024 / (long)stage);
     p->delay_seed = (unsigned)md_env_long("MEGADELTA_DELAY_SEED", 0);
     p->poll_ns = (int)md_env_long("MEGADELTA_POLL_NS", MD_DEC_POLL_NS);
-    p->pace_ns = (int)md_env_long("MEGADELTA_PACE_NS", MD_DEC_PACE_NS);
+    {   /* the pace per byte: MEGADELTA_PACE_NS for a full tile of H columns (the 0.8B: 16 x 1024) */
+        const long pace = md_env_long("MEGADELTA_PACE_NS", MD_DEC_PACE_NS);
+        const int sc0 = md_seg_cols(d->H, (int)stage);
+        p->pace_fx = pace > 0 ? ((unsigned long long)pace << 16) / ((unsigned long long)MD_DEC_TILE_ROWS * sc0 * 2) : 0;
+    }
     p->probe = (int)md_env_long("MEGADELTA_PROBE", 0);
     p->stop_layer = p->stop_phase = -1;
     if (md_env_long("MEGADELTA_TRACE", 0)) {

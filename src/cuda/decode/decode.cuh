@@ -51,6 +51,13 @@ enum {
 #define MD_DEC_ATTN_MIN_CHUNK 4 /* positions; A/B tg128 (session 9): 16 -> 1,377 / 1,379, 8 -> 1,382 / 1,383, 4 -> 1,384 / 1,386 tok/s */
 #define MD_DEC_ATTN_COMBINE_BATCH 32 /* chunks whose partials md_attn_combine lands in shared memory at once (default) */
 
+/* Folded ring chunks of a phase with H rows (schedule.cuh, md_phase_geom):
+ * piece width in columns and chunks, or sc == 0 when not folded. */
+typedef struct md_fold {
+    int sc, n;
+} md_fold;
+enum { MD_FOLD_OUT = 0, MD_FOLD_O = 1, MD_FOLD_DOWN = 2 };
+
 /* Everything the kernel reads, by value. */
 typedef struct md_decode_params {
     md_cuda_dims d;
@@ -83,6 +90,7 @@ typedef struct md_decode_params {
     int attn_max_chunks;
     int attn_combine_batch;            /* chunks md_attn_combine lands at once (MEGADELTA_COMBINE_BATCH, tests) */
     int stage_bytes, n_stages;         /* the ring */
+    md_fold fold[3];                   /* [MD_FOLD_*]: folded chunks of OUT, O and DOWN (md_phase_geom) */
     int prefetch_chunks;               /* chunks prefetched into L2 beyond the ring */
     int vec_floats;                    /* floats of the consumers' shared vector area */
     int conv_rows;                     /* != 0: every DeltaNet layer's conv windows of this CTA's in-projection
@@ -91,7 +99,8 @@ typedef struct md_decode_params {
     int xb_stride;                     /* bf16 elements from the high to the low half of the split input vector */
     long long watchdog_ns;             /* 0 = off */
     int poll_ns;                       /* sleep between polls of stale tagged words (0: none) */
-    int pace_ns;                       /* the producer's least interval between a layer's ring chunks (0: none) */
+    unsigned long long pace_fx;        /* the producer's least interval between a layer's ring chunks, per byte of the
+                                          chunk (ns x 2^16; 0: none): MD_DEC_PACE_NS for 16 rows of H columns */
     unsigned long long grid_magic;     /* ceil(2^32 / grid) (md_div_grid) */
     /* ceil(2^32 / x) for the run-time divisors of small counts (md_udiv): the
      * value head dim, its slices (dv / MD_DEC_REC_COLS), value heads per key
@@ -120,8 +129,14 @@ typedef struct md_decode_params {
                                   warp multiplied, %globaltimer at the start (to put every SM's clock on one time line) */
 #define MD_DEC_POLL_NS 0     /* see md_poll_backoff; 64-1000 ns measured 5-7% slower on the H100. Keep 0: a
                                 nonzero default would send every run to the instrumented build */
-/* The producer refills the ring at most one chunk per MD_DEC_PACE_NS while
- * streaming the layers (not the LM head, which is bandwidth-bound). Without
+/* The producer refills the ring at most one chunk of 16 rows of H columns
+ * (the 0.8B: 32 KB) per MD_DEC_PACE_NS while streaming the layers, smaller
+ * chunks in proportion to their bytes (since session 11: a chunk of 8 rows,
+ * as DOWN's and OUT's before they folded, took a whole interval; in
+ * proportion, with folded chunks, tg128 1,414 -> 1,445 at 1,400 ns), not
+ * the LM head, which is bandwidth-bound. Session 11 sweep (folded, by
+ * bytes; two rounds): 1200 ns 1,417 / 1,431, 1300 1,447 / 1,454, 1400
+ * 1,439 / 1,440, 1500 1,439 / 1,432, 1600 1,427 / 1,427. Before: without
  * it, the 4 chunks a phase frees are refilled at once by every SM (17 MB at
  * full HBM rate), right when the next phase's inputs cross L2: the timing
  * probe without weight traffic showed those exchanges ~2 us faster
@@ -131,7 +146,7 @@ typedef struct md_decode_params {
  * chunk every ~1.9 us on average). Retune when the step gets faster: at v27
  * (session 7, same binary, two rounds) 800 ns 1,295 / 1,296, 1000 ns 1,302 /
  * 1,300, 1200 ns 1,281 / 1,274, 1500 ns 1,270 / 1,274. */
-#define MD_DEC_PACE_NS 1000
+#define MD_DEC_PACE_NS 1300
 /* Weights the producer keeps requested into L2 beyond the ring, per SM (the
  * ring alone, ~165 KB, covers ~7 us of streaming). Measured on the H100:
  * slower the further ahead (session 1: 785 -> 776..645 tok/s for 96-256 KB;

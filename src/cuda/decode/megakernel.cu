@@ -86,14 +86,16 @@ typedef struct md_cursor {
     md_stream s;
     md_range rows;
     int split; /* tiles restart at this row (md_stream_split) */
-    int sc, nseg;
+    md_geom g;
 } md_cursor;
 
 /* One ring chunk: nr rows of `bytes` each, `pitch` bytes apart in global
- * memory, to land `stride` bytes apart in the stage. */
+ * memory, to land `stride` bytes apart in the stage; folded (md_phase_geom),
+ * each row's next `bytes` too, 8 stage rows further on. */
 typedef struct md_chunk {
     const __nv_bfloat16 *src;
     uint32_t nr, bytes, pitch, stride;
+    bool fold;
 } md_chunk;
 
 /* Advances to the next chunk; false at the end of the schedule. */
@@ -103,15 +105,16 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk
         if (c.r >= 0 && c.r < c.rows.end) {
             const int lim = c.r < c.split ? c.split : c.rows.end;
             const int nr = lim - c.r < MD_DEC_TILE_ROWS ? lim - c.r : MD_DEC_TILE_ROWS;
-            const int c0 = c.seg * c.sc, w = c.s.cols - c0 < c.sc ? c.s.cols - c0 : c.sc;
+            const int c0 = c.seg * c.g.sc * c.g.fold, w = c.s.cols - c0 < c.g.sc ? c.s.cols - c0 : c.g.sc;
             /* (a DeltaNet in-projection tile's rows are contiguous in w_in: md_in_row) */
             const int row = c.s.local_in ? md_in_row(p, blockIdx.x, md_in_qk(), c.r) : c.r;
             k->src = c.s.w + (size_t)row * c.s.cols + c0;
             k->nr = (uint32_t)nr;
             k->bytes = (uint32_t)w * 2u;
             k->pitch = (uint32_t)c.s.cols * 2u;
-            k->stride = (uint32_t)md_seg_stride(c.sc);
-            if (++c.seg == c.nseg) {
+            k->stride = (uint32_t)md_seg_stride(c.g.sc);
+            k->fold = c.g.fold == 2;
+            if (++c.seg == c.g.nseg) {
                 c.seg = 0;
                 c.r += nr;
             }
@@ -134,8 +137,7 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk
         if (md_phase_stream(p, c.layer, c.phase, &c.s)) {
             c.rows = md_stream_rows(p, c.s);
             c.split = md_stream_split(p, c.s);
-            c.sc = md_seg_cols(c.s.cols, p.stage_bytes);
-            c.nseg = md_seg_count(c.s.cols, c.sc);
+            c.g = md_phase_geom(p, c.s);
             c.r = c.rows.begin;
             if (c.r >= c.rows.end) c.r = c.rows.end; /* empty slice: fall through to the next phase */
         } else {
@@ -145,7 +147,7 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk
     }
 }
 
-template <bool HOPPER>
+template <bool HOPPER, bool FOLD>
 __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *full, uint64_t *empty, int lane) {
     if (HOPPER && lane != 0) return;
     const uint64_t pol = md_policy_evict_first();
@@ -160,31 +162,32 @@ __device__ void md_producer(const md_decode_params &p, uint8_t *ring, uint64_t *
             md_chunk pc;
             if (!(pre_more = md_cursor_next(p, pre, &pc))) break;
             if (kp >= k + S) { /* chunks within the ring's reach are filled soon anyway */
-                const uint32_t span = (pc.nr - 1) * pc.pitch + pc.bytes;
+                const uint32_t span = (pc.nr - 1) * pc.pitch + pc.bytes * (pc.fold ? 2 : 1);
                 if (HOPPER) md_prefetch_l2_bulk(pc.src, span);
                 else md_prefetch_l2_lanes(pc.src, span, lane);
             }
             kp++;
         }
         if (use > 0) md_mbar_wait(&empty[slot], (use - 1) & 1, p, 2, fill.layer, fill.phase);
-        if (p.pace_ns && fill.layer < p.d.n_layers) { /* MD_DEC_PACE_NS */
+        if (p.pace_fx && fill.layer < p.d.n_layers) { /* MD_DEC_PACE_NS, in proportion to the chunk's bytes */
             unsigned long long now = md_globaltimer();
             while (now < t_next) {
                 __nanosleep(128);
                 now = md_globaltimer();
             }
-            t_next = now + (unsigned)p.pace_ns;
+            t_next = now + (unsigned)(((unsigned long long)(ch.nr * ch.bytes * (FOLD && ch.fold ? 2u : 1u)) * p.pace_fx) >> 16);
         }
         uint8_t *dst = ring + (size_t)slot * p.stage_bytes;
         if (MD_DEC_INSTRUMENTED && (p.probe & 1)) { /* timing probe: no HBM traffic (each CTA re-reads its own 128 KB, which stays in L2) */
             const size_t eb = (size_t)p.d.vocab * p.d.H * 2; /* (the CTAs' blocks wrap around a small embedding) */
-            if ((ch.nr - 1) * ch.pitch + ch.bytes > 131072u) ch.pitch = 0;
+            const uint32_t piece = ch.bytes * (ch.fold ? 2 : 1);
+            if ((ch.nr - 1) * ch.pitch + piece > 131072u) ch.pitch = 0;
             size_t off = ((size_t)blockIdx.x * 131072) % eb & ~(size_t)15;
-            if (off + (ch.nr - 1) * ch.pitch + ch.bytes > eb) off = 0;
+            if (off + (ch.nr - 1) * ch.pitch + piece > eb) off = 0;
             ch.src = reinterpret_cast<const __nv_bfloat16 *>(reinterpret_cast<const char *>(p.embed) + off);
         }
-        if (HOPPER) md_ring_fill_rows_bulk(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, &full[slot], pol);
-        else md_ring_fill_rows_lanes(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, &full[slot], pol, lane);
+        if (HOPPER) md_ring_fill_rows_bulk(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, FOLD && ch.fold, &full[slot], pol);
+        else md_ring_fill_rows_lanes(dst, ch.src, ch.nr, ch.bytes, ch.pitch, ch.stride, FOLD && ch.fold, &full[slot], pol, lane);
         k++;
         if (++slot == S) {
             slot = 0;
@@ -345,9 +348,13 @@ __device__ void md_split_own(md_consumer &c, const unsigned long long *src, int 
  * of the A tile being the same rows' next 16 columns, measured 0.7% slower:
  * 7.5 KB more code.) */
 __device__ __forceinline__ void md_chunk_dots(float (&acc)[4][4], const uint8_t *buf, int stride, int w, int c0, const __nv_bfloat16 *xb,
-                                              int xb_stride, int lane, int b0) {
+                                              int xb_stride, int lane, int b0, int hw) {
     const int g = lane >> 2, t = lane & 3;
-    const uint4 *xr = reinterpret_cast<const uint4 *>(xb + (g & 1) * xb_stride + c0) + t;
+    /* B columns 0 and 1: the input's high and low halves at c0; folded (hw:
+     * the piece width, else 0), columns 2 and 3 the same at c0 + hw, for
+     * the stage's rows 8-15 (md_tile_store) */
+    const int gx = hw ? 4 : 2;
+    const uint4 *xr = reinterpret_cast<const uint4 *>(xb + (g & 1) * xb_stride + c0 + (g >> 1) * hw) + t;
     const int nb = w >> 5;
     const uint4 z = make_uint4(0u, 0u, 0u, 0u);
     int b = b0;
@@ -359,7 +366,7 @@ __device__ __forceinline__ void md_chunk_dots(float (&acc)[4][4], const uint8_t 
         md_ldmatrix4(a[1], abase + (uint32_t)(b * 64 + 32));
         md_ldmatrix4(a[2], abase + (uint32_t)((b + NCW) * 64));
         md_ldmatrix4(a[3], abase + (uint32_t)((b + NCW) * 64 + 32));
-        const uint4 x0 = g < 2 ? xr[b * 4] : z, x1 = g < 2 ? xr[(b + NCW) * 4] : z;
+        const uint4 x0 = g < gx ? xr[b * 4] : z, x1 = g < gx ? xr[(b + NCW) * 4] : z;
         md_mma_bf16(acc[0], a[0], x0.x, x0.y);
         md_mma_bf16(acc[1], a[1], x0.z, x0.w);
         md_mma_bf16(acc[2], a[2], x1.x, x1.y);
@@ -369,7 +376,7 @@ __device__ __forceinline__ void md_chunk_dots(float (&acc)[4][4], const uint8_t 
         uint32_t a[2][4];
         md_ldmatrix4(a[0], abase + (uint32_t)(b * 64));
         md_ldmatrix4(a[1], abase + (uint32_t)(b * 64 + 32));
-        const uint4 x0 = g < 2 ? xr[b * 4] : z;
+        const uint4 x0 = g < gx ? xr[b * 4] : z;
         md_mma_bf16(acc[0], a[0], x0.x, x0.y);
         md_mma_bf16(acc[1], a[1], x0.z, x0.w);
     }
@@ -377,12 +384,18 @@ __device__ __forceinline__ void md_chunk_dots(float (&acc)[4][4], const uint8_t 
 
 /* A tile's partial dot products (md_chunk_dots' accumulators, summed over
  * its segments) into dst: lanes with t == 0 store rows g and g + 8 (those
- * below nr); the accumulators restart at zero. */
-__device__ __forceinline__ void md_tile_store(float (&acc)[4][4], int nr, float *dst, int lane) {
+ * below nr); folded, row g (g < nr <= 8) adds stage rows g (columns 0, 1 of
+ * the product, lane t == 0) and g + 8 (columns 2, 3, lane t == 1). The
+ * accumulators restart at zero. */
+__device__ __forceinline__ void md_tile_store(float (&acc)[4][4], int nr, float *dst, int lane, bool fold) {
     const int g = lane >> 2, t = lane & 3;
-    if (t == 0) { /* columns 0 and 1 of the product: the high and low halves */
-        const float row_g = (acc[0][0] + acc[0][1]) + (acc[1][0] + acc[1][1]) + (acc[2][0] + acc[2][1]) + (acc[3][0] + acc[3][1]);
-        const float row_g8 = (acc[0][2] + acc[0][3]) + (acc[1][2] + acc[1][3]) + (acc[2][2] + acc[2][3]) + (acc[3][2] + acc[3][3]);
+    /* lane t holds columns 2t, 2t + 1 of rows g (acc[.][0, 1]) and g + 8 (acc[.][2, 3]) */
+    const float row_g = (acc[0][0] + acc[0][1]) + (acc[1][0] + acc[1][1]) + (acc[2][0] + acc[2][1]) + (acc[3][0] + acc[3][1]);
+    const float row_g8 = (acc[0][2] + acc[0][3]) + (acc[1][2] + acc[1][3]) + (acc[2][2] + acc[2][3]) + (acc[3][2] + acc[3][3]);
+    if (fold) {
+        const float next = __shfl_down_sync(0xffffffffu, row_g8, 1); /* lane t + 1's rows g + 8 */
+        if (t == 0 && g < nr) dst[g] = row_g + next;
+    } else if (t == 0) { /* columns 0 and 1 of the product: the high and low halves */
         if (g < nr) dst[g] = row_g; /* (each warp stores each row of a batch once: md_res_take need not clear them) */
         if (g + 8 < nr) dst[g + 8] = row_g8;
     }
@@ -415,8 +428,11 @@ __device__ __forceinline__ unsigned long long *md_trace_mma_word(float *red) {
  * Returns the cycles waited and adds the cycles multiplied to *mma
  * (MEGADELTA_TRACE). (Measured: a shared __noinline__ copy, to keep it in
  * the instruction cache, was slower: 904 vs 987 tok/s.) */
+template <bool FOLDABLE>
 __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md_consumer &c, int r_begin, int r_end, int cols,
-                                                int sc, int nseg, int tb, int te, int layer, int phase, long long *mma) {
+                                                const md_geom &gm, int tb, int te, int layer, int phase, long long *mma) {
+    const bool fold = FOLDABLE && gm.fold == 2;
+    const int sc = gm.sc, nseg = gm.nseg, cstep = fold ? 2 * sc : sc, hw = fold ? sc : 0;
     const int stride = md_seg_stride(sc);
     const unsigned S = (unsigned)p.n_stages;
     float *res = c.res + c.w * MD_DEC_RES_ROWS;
@@ -431,16 +447,16 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
     float acc[4][4] = {};
     for (int k = tb * nseg; k < te * nseg; k++) {
         const int nr = r_end - r < MD_DEC_TILE_ROWS ? r_end - r : MD_DEC_TILE_ROWS;
-        const int c0 = seg * sc, wd = cols - c0 < sc ? cols - c0 : sc;
+        const int c0 = seg * cstep, wd = cols - c0 < sc ? cols - c0 : sc;
         const long long t0 = MD_TRACING(p) ? clock64() : 0;
         md_mbar_wait(&c.full[slot], par, p, 3, layer, phase);
         if (MD_TRACING(p)) stall += clock64() - t0;
         const long long t1 = MD_TRACING(p) ? clock64() : 0;
         if (!MD_DEC_INSTRUMENTED || !(p.probe & 2))
-            md_chunk_dots(acc, c.ring + (size_t)slot * p.stage_bytes, stride, wd, c0, c.xb, c.xb_stride, c.lane, b0);
+            md_chunk_dots(acc, c.ring + (size_t)slot * p.stage_bytes, stride, wd, c0, c.xb, c.xb_stride, c.lane, b0, hw);
         if (MD_TRACING(p)) *mma += clock64() - t1;
         md_mbar_arrive(&c.empty[slot]); /* every lane of every consumer warp, once its own reads are done (count NCT) */
-        if (seg + 1 == nseg) md_tile_store(acc, nr, dst, c.lane); /* the tile's last segment (its segments add up in acc) */
+        if (seg + 1 == nseg) md_tile_store(acc, nr, dst, c.lane, fold); /* the tile's last segment (its segments add up in acc) */
         if (++slot == S) {
             slot = 0;
             par ^= 1u;
@@ -468,11 +484,18 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
  * and the four SM sub-partitions share the work evenly. Ends with a
  * consumer barrier (the flush): the next phase overwrites c.vec and c.xb. Thread 0 adds the cycles it waited for
  * chunks to the trace (the maximum over warps, md_trace_stall_word). */
-template <typename Epi>
+template <bool FOLDABLE, typename Epi>
 __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer, int phase,
                                                 Epi epi) {
     const md_range rows = md_stream_rows(p, s);
-    const int sc = md_seg_cols(s.cols, p.stage_bytes), nseg = md_seg_count(s.cols, sc);
+    md_geom gm; /* (FOLDABLE: the phases that may fold, OUT / O and DOWN; the others keep the plain row loop's code) */
+    if (FOLDABLE) {
+        gm = md_phase_geom(p, s);
+    } else {
+        gm.sc = md_seg_cols(s.cols, p.stage_bytes);
+        gm.nseg = md_seg_count(s.cols, gm.sc);
+        gm.fold = 1;
+    }
     constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
     if (!c.presplit) md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols);
     if (MD_TRACING(p)) c.t_split = clock64();
@@ -487,7 +510,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
         for (int tb = 0; tb < n_tiles; tb += TB) {
             const int te = tb + TB < n_tiles ? tb + TB : n_tiles;
             long long mma = 0;
-            const long long stall = md_rows_batch(p, c, r0, r1, s.cols, sc, nseg, tb, te, layer, phase, &mma);
+            const long long stall = md_rows_batch<FOLDABLE>(p, c, r0, r1, s.cols, gm, tb, te, layer, phase, &mma);
             if (MD_TRACING(p)) { /* the most any warp of the CTA waited for its chunks, and multiplied them, in this phase */
                 if (c.lane == 0) atomicMax(md_trace_stall_word(c.red), (unsigned long long)stall);
                 if (c.lane == 0) atomicMax(md_trace_mma_word(c.red), (unsigned long long)mma);
@@ -1231,6 +1254,7 @@ __device__ __forceinline__ void md_residual_add(const md_decode_params &p, md_co
     md_ll_store(p.h + r, x, tag);
 }
 
+template <bool FOLD>
 __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsigned step) {
     const md_cuda_dims &d = p.d;
     const int pos = p.pos0 + (int)step;
@@ -1273,7 +1297,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
          * DeltaNet layer's pool rows (q, k, b, a) come first, in batches of
          * their own, so they are published while the CTA multiplies its
          * items' v and z rows (schedule.cuh, md_in_row) */
-        md_consume_rows(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) {
+        md_consume_rows<false>(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) {
             if (L->full) md_ll_store(p.mix + r, v, t_in);
             else md_in_epilogue(p, c, L, r, v, t_in);
         });
@@ -1306,7 +1330,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_OUT);
         md_phase_stream(p, layer, MD_PH_MIX_OUT, &s);
-        md_consume_rows(p, c, s, layer, MD_PH_MIX_OUT, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_out); });
+        md_consume_rows<FOLD>(p, c, s, layer, MD_PH_MIX_OUT, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_out); });
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_OUT)) return;
         /* MLP gate/up */
@@ -1316,7 +1340,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_GU, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_GU);
         md_phase_stream(p, layer, MD_PH_GU, &s);
-        md_consume_rows(p, c, s, layer, MD_PH_GU,
+        md_consume_rows<false>(p, c, s, layer, MD_PH_GU,
                         [&](int i, float g, float u) { md_ll_store(p.act + i, md_fast_silu(g) * u, t_gu); });
         md_trace(p, c, step, layer, MD_PH_GU, 3);
         if (md_is_stop(p, layer, MD_PH_GU)) return;
@@ -1333,7 +1357,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_DOWN, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_DOWN);
         md_phase_stream(p, layer, MD_PH_DOWN, &s);
-        md_consume_rows(p, c, s, layer, MD_PH_DOWN, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_down); });
+        md_consume_rows<FOLD>(p, c, s, layer, MD_PH_DOWN, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_down); });
         md_trace(p, c, step, layer, MD_PH_DOWN, 3);
         if (md_is_stop(p, layer, MD_PH_DOWN)) return;
     }
@@ -1347,7 +1371,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
     float bv = -FLT_MAX;
     int bi = INT_MAX;
     float *logits = p.logits;
-    md_consume_rows(p, c, s, d.n_layers, 0, [&](int r, float v, float) {
+    md_consume_rows<false>(p, c, s, d.n_layers, 0, [&](int r, float v, float) {
         if (logits) logits[r] = v;
         md_better(bv, bi, v, r);
     });
@@ -1357,7 +1381,11 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
 
 /* ================================================================ kernel */
 
-template <bool HOPPER>
+/* HOPPER: the ring's fill path (sync.cuh). FOLD: OUT / O and DOWN run folded
+ * chunks (md_phase_geom; the host sets p.fold for all three or none), with
+ * their own row loops: a row loop that chose at run time cost 1.8% where it
+ * did not fold (A/B, session 11). */
+template <bool HOPPER, bool FOLD>
 __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)(const __grid_constant__ md_decode_params p) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint8_t *ring = smem;
@@ -1387,7 +1415,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)
     }
     __syncthreads();
     if (warp == 0) {
-        md_producer<HOPPER>(p, ring, full, empty, lane);
+        md_producer<HOPPER, FOLD>(p, ring, full, empty, lane);
         return;
     }
     md_consumer c;
@@ -1414,7 +1442,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)
         md_conv_windows(p, c, false);
         md_consumer_sync();
     }
-    for (int step = 0; step < p.n_steps; step++) md_consumer_step(p, c, (unsigned)step);
+    for (int step = 0; step < p.n_steps; step++) md_consumer_step<FOLD>(p, c, (unsigned)step);
     if (p.conv_rows) { /* every in-projection epilogue of the launch is done */
         md_consumer_sync();
         md_conv_windows(p, c, true);
@@ -1429,17 +1457,26 @@ using namespace MD_DEC_FN(md_megakernel);
 
 static_assert(sizeof(md_decode_params) <= 32764, "the decode kernel's parameters exceed CUDA's 32,764-byte limit");
 
+typedef void (*md_decode_kernel_fn)(const md_decode_params);
+
+/* The kernel for a fill path, folded (p.fold set) or not. */
+static md_decode_kernel_fn md_decode_kernel_for(bool hopper, bool fold) {
+    return hopper ? (fold ? MD_DEC_FN(md_decode_kernel)<true, true> : MD_DEC_FN(md_decode_kernel)<true, false>)
+                  : (fold ? MD_DEC_FN(md_decode_kernel)<false, true> : MD_DEC_FN(md_decode_kernel)<false, false>);
+}
+
 md_status MD_DEC_FN(md_decode_prepare)(bool hopper, size_t smem) {
-    cudaError_t e = hopper ? cudaFuncSetAttribute(MD_DEC_FN(md_decode_kernel)<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)
-                           : cudaFuncSetAttribute(MD_DEC_FN(md_decode_kernel)<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e != cudaSuccess) return md_cuda_fail(e, "cudaFuncSetAttribute(decode kernel shared memory)", __FILE__, __LINE__);
-    int blocks = 0;
-    e = hopper ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, MD_DEC_FN(md_decode_kernel)<true>, MD_DEC_THREADS, smem)
-               : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, MD_DEC_FN(md_decode_kernel)<false>, MD_DEC_THREADS, smem);
-    if (e != cudaSuccess) return md_cuda_fail(e, "occupancy query (decode kernel)", __FILE__, __LINE__);
-    if (blocks < 1)
-        return md_fail(MD_ERR_DEVICE, "decode kernel does not fit on an SM (%zu bytes of shared memory, %d threads)", smem,
-                       MD_DEC_THREADS);
+    for (int fold = 0; fold < 2; fold++) {
+        const md_decode_kernel_fn k = md_decode_kernel_for(hopper, fold != 0);
+        cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return md_cuda_fail(e, "cudaFuncSetAttribute(decode kernel shared memory)", __FILE__, __LINE__);
+        int blocks = 0;
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, k, MD_DEC_THREADS, smem);
+        if (e != cudaSuccess) return md_cuda_fail(e, "occupancy query (decode kernel)", __FILE__, __LINE__);
+        if (blocks < 1)
+            return md_fail(MD_ERR_DEVICE, "decode kernel does not fit on an SM (%zu bytes of shared memory, %d threads)", smem,
+                           MD_DEC_THREADS);
+    }
     return MD_OK;
 }
 
@@ -1462,7 +1499,7 @@ int MD_DEC_FN(md_decode_max_clusters)(bool hopper, size_t smem, int cluster) {
     cfg.attrs = attr;
     cfg.numAttrs = 1;
     int n = 0;
-    if (cudaOccupancyMaxActiveClusters(&n, MD_DEC_FN(md_decode_kernel)<true>, &cfg) != cudaSuccess) {
+    if (cudaOccupancyMaxActiveClusters(&n, md_decode_kernel_for(true, false), &cfg) != cudaSuccess) {
         (void)cudaGetLastError();
         return -1;
     }
@@ -1481,7 +1518,7 @@ md_status MD_DEC_FN(md_decode_launch)(md_cuda_ctx *g, const md_decode_params *p,
     cfg.stream = g->stream;
     cfg.attrs = attr;
     cfg.numAttrs = 1;
-    cudaError_t e = hopper ? cudaLaunchKernelEx(&cfg, MD_DEC_FN(md_decode_kernel)<true>, *p) : cudaLaunchKernelEx(&cfg, MD_DEC_FN(md_decode_kernel)<false>, *p);
+    const cudaError_t e = cudaLaunchKernelEx(&cfg, md_decode_kernel_for(hopper, p->fold[MD_FOLD_DOWN].sc != 0), *p);
     if (e != cudaSuccess) return md_fail(MD_ERR_DEVICE, "launch of the decode kernel (%d CTAs, %zu B shared) failed: %s", grid, smem,
                                          cudaGetErrorString(e));
     return MD_OK;

@@ -60,6 +60,7 @@ typedef struct md_stream {
     const __nv_bfloat16 *w;
     int rows, cols, unit;
     bool local_in; /* a DeltaNet in-projection: rows in the CTA's own order (md_in_row) */
+    md_fold fold;  /* folded chunks (md_phase_geom), or fold.sc == 0 */
 } md_stream;
 
 /* The DeltaNet in-projection keeps the recurrence's column inputs on its
@@ -121,6 +122,7 @@ __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int l
     const md_cuda_dims &d = p.d;
     s->unit = 1;
     s->local_in = false;
+    s->fold.sc = s->fold.n = 0;
     if (layer == d.n_layers) {
         s->w = p.lm_head;
         s->rows = d.vocab;
@@ -139,6 +141,7 @@ __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int l
         s->w = L->full ? L->w_o : L->w_out;
         s->rows = d.H;
         s->cols = L->full ? d.qd : d.Vd;
+        s->fold = p.fold[L->full ? MD_FOLD_O : MD_FOLD_OUT];
         return true;
     case MD_PH_GU:
         s->w = L->w_gu;
@@ -150,6 +153,7 @@ __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int l
         s->w = L->w_down;
         s->rows = d.H;
         s->cols = d.I;
+        s->fold = p.fold[MD_FOLD_DOWN];
         return true;
     default:
         return false; /* REC / ATTN read state, not weights */
@@ -205,6 +209,35 @@ __host__ __device__ __forceinline__ int md_seg_count(int cols, int sc) {
 #pragma unroll 1
     for (int c = sc; c < cols; c += sc) n++;
     return n;
+}
+
+/* The column geometry of a phase's chunks: a tile's chunks (nseg), the
+ * columns of each piece (sc), and pieces a chunk (fold). Plain: a chunk is
+ * one tile by one segment of sc columns (the last may be narrower). Folded
+ * (the phases with H rows when no CTA has more than 8 of them: OUT, O and
+ * DOWN of the 0.8B on 132 SMs, 7-8 rows a CTA): a chunk holds two pieces
+ * of sc columns of the same <= 8 rows, the first in stage rows 0-7, the
+ * next in rows 8-15, so a 1024-row phase fills its stages instead of
+ * leaving half of each empty, and its chunks hold half as many stages of
+ * the ring (DOWN of the 0.8B: 2 instead of 4, leaving 3 of the 5 for the
+ * next in-projection while DOWN waits). The host picks sc so the pieces
+ * are all equally wide (md_decode_init: p.fold). */
+typedef struct md_geom {
+    int sc, nseg, fold;
+} md_geom;
+
+__device__ __forceinline__ md_geom md_phase_geom(const md_decode_params &p, const md_stream &s) {
+    md_geom g;
+    if (s.fold.sc) {
+        g.sc = s.fold.sc;
+        g.nseg = s.fold.n;
+        g.fold = 2;
+    } else {
+        g.sc = md_seg_cols(s.cols, p.stage_bytes);
+        g.nseg = md_seg_count(s.cols, g.sc);
+        g.fold = 1;
+    }
+    return g;
 }
 
 /* Phases per layer in schedule order; the LM head is one more "layer". */

@@ -112,35 +112,49 @@ __device__ __forceinline__ uint64_t md_policy_evict_first(void) {
 
 /* Hopper: one thread issues a bulk async copy per row of the chunk (rows go
  * to a padded stride, so one copy cannot do); together they complete the
- * transaction count of `full`. */
+ * transaction count of `full`. A folded chunk (fold: nr <= 8) copies each
+ * row's next `bytes` too, to stage row i + 8. */
 __device__ __forceinline__ void md_ring_fill_rows_bulk(uint8_t *dst, const void *src, uint32_t nr, uint32_t bytes, uint32_t pitch,
-                                                       uint32_t stride, uint64_t *full, uint64_t pol) {
+                                                       uint32_t stride, bool fold, uint64_t *full, uint64_t pol) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(md_smem_addr(full)), "r"(nr * bytes) : "memory");
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(md_smem_addr(full)), "r"((fold ? 2 * nr : nr) * bytes)
+                 : "memory");
     const uint32_t d = md_smem_addr(dst), f = md_smem_addr(full);
     const char *s = (const char *)src;
+#pragma unroll 1
     for (uint32_t i = 0; i < nr; i++)
         asm volatile(
             "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
                 d + i * stride),
             "l"(s + (size_t)i * pitch), "r"(bytes), "r"(f), "l"(pol)
             : "memory");
+    if (fold) /* each row's next piece, 8 stage rows further on */
+#pragma unroll 1
+        for (uint32_t i = 0; i < nr; i++)
+            asm volatile(
+                "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
+                    d + (i + 8) * stride),
+                "l"(s + (size_t)i * pitch + bytes), "r"(bytes), "r"(f), "l"(pol)
+                : "memory");
 #else
     __trap(); /* the host never selects the Hopper path below sm_90 */
 #endif
 }
 
 /* Portable: every producer lane copies its 16-byte pieces of every row with
- * cp.async and arrives on `full` when they land (full expects 32 arrivals). */
+ * cp.async and arrives on `full` when they land (full expects 32 arrivals);
+ * folded as md_ring_fill_rows_bulk. */
 __device__ __forceinline__ void md_ring_fill_rows_lanes(uint8_t *dst, const void *src, uint32_t nr, uint32_t bytes, uint32_t pitch,
-                                                        uint32_t stride, uint64_t *full, uint64_t pol, int lane) {
-    const uint32_t d = md_smem_addr(dst);
+                                                        uint32_t stride, bool fold, uint64_t *full, uint64_t pol, int lane) {
+    const uint32_t d = md_smem_addr(dst), pieces = fold ? 2 * nr : nr;
     const char *s = (const char *)src;
-    for (uint32_t i = 0; i < nr; i++)
+    for (uint32_t k = 0; k < pieces; k++) {
+        const uint32_t i = k < nr ? k : k - nr, h = k < nr ? 0 : 1; /* row, piece */
         for (uint32_t off = (uint32_t)lane * 16; off < bytes; off += 32 * 16)
-            asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(d + i * stride + off),
-                         "l"(s + (size_t)i * pitch + off), "l"(pol)
+            asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(d + (i + 8 * h) * stride + off),
+                         "l"(s + (size_t)i * pitch + h * bytes + off), "l"(pol)
                          : "memory");
+    }
     asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];" ::"r"(md_smem_addr(full)) : "memory");
 }
 

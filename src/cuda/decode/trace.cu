@@ -80,6 +80,8 @@ static void phase_table(const trace *tr, const struct md_decode *dec) {
     }
     fprintf(stderr, "decode trace (last step, %d CTAs, mean per CTA %.1f us; clusters of 8 that fit at once: %d): per phase, us mean / max over CTAs\n",
             tr->G, total / tr->G, md_decode_max_clusters_instrumented(dec->hopper, dec->smem, 8));
+    fprintf(stderr, "  ring %d x %d B; OUT / O / DOWN %s\n", dec->p.n_stages, dec->p.stage_bytes,
+            dec->p.fold[MD_FOLD_DOWN].sc ? "folded (two pieces of <= 8 rows a chunk)" : "not folded");
     fprintf(stderr, "  %-11s %6s  %15s %15s %15s %15s %15s %15s %15s %15s %15s\n", "phase", "count", "wait", "prologue", "rows", "(split)",
             "(ring, max warp)", "(mma, max warp)", "(other warps)", "(epilogues)", "(after)");
     for (int k = 0; k < KINDS; k++) {
