@@ -104,6 +104,14 @@ if [ "$mode" = full ]; then
   rc=$?
   row "compute-sanitizer racecheck (grid 7)" "rc=$rc $(grep -hE 'RACECHECK SUMMARY' "$out/sanitizer-racecheck-grid7.log" | tail -1)"
   [ $rc -ne 0 ] && sanitizer_excerpt "$out/sanitizer-racecheck-grid7.log"
+  # folded chunks under the sanitizers (4 KB stages: the tiny model's OUT / O / DOWN fold at grid 16)
+  for tool in memcheck racecheck; do
+    MEGADELTA_WATCHDOG_MS=0 MEGADELTA_GRID=16 MEGADELTA_STAGE_KB=4 timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 \
+      build-gpu/tests/gpu/test_gpu_tiny_hopper --steps 4 > "$out/sanitizer-fold-$tool.log" 2>&1
+    rc=$?
+    row "compute-sanitizer $tool (folded)" "rc=$rc $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-fold-$tool.log" | tail -1)"
+    [ $rc -ne 0 ] && sanitizer_excerpt "$out/sanitizer-fold-$tool.log"
+  done
   for tool in memcheck racecheck; do
     # (the watchdog off, as for the decode runs: a full grid under racecheck once took
     # more than its 10 s for one wait, session 9)
