@@ -82,7 +82,8 @@ if [ "$mode" != bench ] && [ "$mode" != decode ]; then
     row "folded chunks (tiny, 4 KB stages, $k)" "rc=$? $(grep -h worst "$out/fold-$k.log" | head -1 | cut -c1-50)"
   done
   MEGADELTA_STAGE_KB=4 MEGADELTA_TRACE=1 build-gpu/megadelta bench --preset tiny -p 0 -n 8 -r 1 > /dev/null 2> "$out/fold-trace.log"
-  row "  (tiny at 4 KB stages)" "$(grep -o 'OUT / O / DOWN [a-z ]*' "$out/fold-trace.log" | head -1)"
+  grep -q 'OUT / O / DOWN folded' "$out/fold-trace.log"
+  row "  (tiny at 4 KB stages: the trace)" "rc=$? $(grep -o 'OUT / O / DOWN [a-z ]*' "$out/fold-trace.log" | head -1)"
   # every timing probe runs to its end (results wrong by design: only the exit status counts)
   MEGADELTA_PROBE=31 MEGADELTA_WATCHDOG_MS=20000 timeout 300 build-gpu/megadelta bench --preset tiny -p 0 -n 16 -r 1 > "$out/probes.log" 2>&1
   row "probes 1-16 together (tiny bench)" "rc=$?"

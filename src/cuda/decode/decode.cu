@@ -18,9 +18,9 @@
  *   MEGADELTA_COMBINE_BATCH=N  chunks of split-KV partials the attention's combine lands in
  *                            shared memory at once (default 32; small values test its batches)
  *   MEGADELTA_POLL_NS=N      sleep N ns between polls of tagged words that are not ready yet
- *   MEGADELTA_PACE_NS=N      the producer issues a layer's ring chunks at most one full chunk
- *                            (16 rows of H columns) per N ns, smaller ones in proportion to
- *                            their bytes (default MD_DEC_PACE_NS; 0 = as fast as slots free up)
+ *   MEGADELTA_PACE_NS=N      the producer issues a layer's ring chunks at most 32 KiB per N ns,
+ *                            each chunk in proportion to its bytes (default MD_DEC_PACE_NS;
+ *                            0 = as fast as slots free up)
  *   MEGADELTA_TRACE=1        after each run, print where the last step's time went:
  *                            per phase kind, waiting / prologue / rows (mean and max over
  *                            CTAs); per layer, the slowest CTA; the critical path on one
@@ -335,10 +335,9 @@ md_status md_decode_init(md_session_t *s) {
     p->prefetch_chunks = (int)(md_env_long("MEGADELTA_PREFETCH_KB", MD_DEC_PREFETCH_KB) * 1024 / (long)stage);
     p->delay_seed = (unsigned)md_env_long("MEGADELTA_DELAY_SEED", 0);
     p->poll_ns = (int)md_env_long("MEGADELTA_POLL_NS", MD_DEC_POLL_NS);
-    {   /* the pace per byte: MEGADELTA_PACE_NS for a full tile of H columns (the 0.8B: 16 x 1024) */
+    {   /* the pace per byte: MEGADELTA_PACE_NS per 32 KiB (a full 0.8B chunk, 16 rows of 1024 columns) */
         const long pace = md_env_long("MEGADELTA_PACE_NS", MD_DEC_PACE_NS);
-        const int sc0 = md_seg_cols(d->H, (int)stage);
-        p->pace_fx = pace > 0 ? ((unsigned long long)pace << 16) / ((unsigned long long)MD_DEC_TILE_ROWS * sc0 * 2) : 0;
+        p->pace_fx = pace > 0 ? ((unsigned long long)pace << 16) / 32768u : 0;
     }
     p->probe = (int)md_env_long("MEGADELTA_PROBE", 0);
     p->stop_layer = p->stop_phase = -1;

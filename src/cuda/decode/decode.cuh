@@ -100,7 +100,7 @@ typedef struct md_decode_params {
     long long watchdog_ns;             /* 0 = off */
     int poll_ns;                       /* sleep between polls of stale tagged words (0: none) */
     unsigned long long pace_fx;        /* the producer's least interval between a layer's ring chunks, per byte of the
-                                          chunk (ns x 2^16; 0: none): MD_DEC_PACE_NS for 16 rows of H columns */
+                                          chunk (ns x 2^16; 0: none): MD_DEC_PACE_NS per 32 KiB */
     unsigned long long grid_magic;     /* ceil(2^32 / grid) (md_div_grid) */
     /* ceil(2^32 / x) for the run-time divisors of small counts (md_udiv): the
      * value head dim, its slices (dv / MD_DEC_REC_COLS), value heads per key
@@ -129,9 +129,9 @@ typedef struct md_decode_params {
                                   warp multiplied, %globaltimer at the start (to put every SM's clock on one time line) */
 #define MD_DEC_POLL_NS 0     /* see md_poll_backoff; 64-1000 ns measured 5-7% slower on the H100. Keep 0: a
                                 nonzero default would send every run to the instrumented build */
-/* The producer refills the ring at most one chunk of 16 rows of H columns
- * (the 0.8B: 32 KB) per MD_DEC_PACE_NS while streaming the layers, smaller
- * chunks in proportion to their bytes (since session 11: a chunk of 8 rows,
+/* The producer refills the ring at most 32 KiB (a full 0.8B chunk, 16 rows
+ * of 1024 columns) per MD_DEC_PACE_NS while streaming the layers, each
+ * chunk in proportion to its bytes (since session 11: a chunk of 8 rows,
  * as DOWN's and OUT's before they folded, took a whole interval; in
  * proportion, with folded chunks, tg128 1,414 -> 1,445 at 1,400 ns), not
  * the LM head, which is bandwidth-bound. Session 11 sweep (folded, by
