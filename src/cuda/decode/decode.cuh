@@ -73,7 +73,7 @@ typedef struct md_decode_params {
     unsigned long long *h;             /* [H] residual stream */
     unsigned long long *mix;           /* [max(n_in, n_qkv)] mixer projections (after conv for linear layers) */
     unsigned long long *core;          /* [max(Vd, qd)] recurrence output / gated attention output */
-    unsigned long long *act;           /* [I] silu(gate) * up */
+    unsigned long long *act;           /* [I] silu(gate) * up, split: per pair of columns its bf16 high halves, then its low (md_ll_store_split2) */
     unsigned long long *tok;           /* [1] {next input token, tag of the argmax that chose it} */
     /* scratch written and read inside the launch (never through the read-only path) */
     unsigned long long *attn_part;     /* [Hkv][max_chunks][group][D + 2] split-KV partials, tagged words: o, then m, l */

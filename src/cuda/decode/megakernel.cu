@@ -279,10 +279,14 @@ __device__ __forceinline__ void md_res_flush(const md_decode_params &p, md_consu
     }
     if (unit == 1) {
         for (int i = c.tid; i < b.n; i += NCT) epi(b.first + i, md_res_take(c, i) * sc, 0.0f);
-    } else {
-        for (int i = c.tid; i < b.n / 2; i += NCT) {
-            const float gate = md_res_take(c, 2 * i) * sc, up = md_res_take(c, 2 * i + 1) * sc;
-            epi((b.first >> 1) + i, gate, up);
+    } else { /* gate/up pairs, one a thread; the even thread of two neighbours hands both SwiGLU outputs
+                * to epi(output pair, a0, a1) (a CTA's pairs come in twos: md_stream_rows) */
+        for (int i0 = 0; i0 < b.n / 2; i0 += NCT) { /* (every lane runs every round: the shuffle takes them all) */
+            const int i = i0 + c.tid;
+            const bool on = i < b.n / 2;
+            const float a = on ? md_fast_silu(md_res_take(c, 2 * i) * sc) * (md_res_take(c, 2 * i + 1) * sc) : 0.0f;
+            const float a1 = __shfl_down_sync(0xffffffffu, a, 1);
+            if (on && !(i & 1)) epi((b.first >> 2) + (i >> 1), a, a1);
         }
     }
     /* c.res is refilled next. After a phase's last batch the next phase's
@@ -320,6 +324,32 @@ __device__ __forceinline__ void md_split_pair(md_consumer &c, int i, float x0, f
     *reinterpret_cast<__nv_bfloat162 *>(c.xb + at) = hi;
     *reinterpret_cast<__nv_bfloat162 *>(c.xb + c.xb_stride + at) =
         __floats2bfloat162_rn(isfinite(r0) ? r0 : 0.0f, isfinite(r1) ? r1 : 0.0f);
+}
+
+/* md_split_pair's high and low halves of (x0, x1), as the bits of two
+ * bf16 pairs, for a writer that publishes its outputs split: the MLP's
+ * activations (GU's epilogue), so DOWN, once its inputs arrive, only copies
+ * them into c.xb (md_copy_own_split) instead of converting and splitting. */
+__device__ __forceinline__ void md_ll_store_split2(unsigned long long *w, float x0, float x1, unsigned tag) {
+    const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
+    const float2 hf = __bfloat1622float2(hi);
+    const float r0 = x0 - hf.x, r1 = x1 - hf.y;
+    const __nv_bfloat162 lo = __floats2bfloat162_rn(isfinite(r0) ? r0 : 0.0f, isfinite(r1) ? r1 : 0.0f);
+    md_ll_store2(w, __uint_as_float(*reinterpret_cast<const unsigned *>(&hi)), __uint_as_float(*reinterpret_cast<const unsigned *>(&lo)),
+                 tag);
+}
+
+/* After md_ll_read(src, n, ..., c.vec, c.tid, NCT) of md_ll_store_split2's
+ * words (n even, src 16-byte aligned: thread tid holds word pairs tid, tid +
+ * NCT, ..., pair j being columns 2j, 2j + 1 split), into c.xb as they are. */
+__device__ void md_copy_own_split(md_consumer &c, int n) {
+    for (int j = c.tid; j < n / 2; j += NCT) {
+        const int at = md_xb_pos(2 * j);
+        *reinterpret_cast<unsigned *>(c.xb + at) = __float_as_uint(c.vec[2 * j]);
+        *reinterpret_cast<unsigned *>(c.xb + c.xb_stride + at) = __float_as_uint(c.vec[2 * j + 1]);
+    }
+    md_consumer_sync();
+    c.presplit = true;
 }
 
 /* The phase input just read by md_ll_read(src, n, ..., c.vec, c.tid, NCT)
@@ -477,8 +507,8 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
 
 /* Consumes this CTA's chunks of a streamed phase: the rows' dot products
  * with the phase input (c.vec, split into c.xb here) on the tensor cores,
- * then epi(row, value) for plain phases, epi(unit, gate, up) for gate/up
- * pairs (md_res_flush). Chunk k of the phase is tile k / nseg, segment
+ * then epi(row, value) for plain phases, epi(output pair, a0, a1) with the
+ * SwiGLU outputs of two gate/up pairs for GU (md_res_flush). Chunk k of the phase is tile k / nseg, segment
  * k % nseg; every warp multiplies its share of each (its 32-column blocks,
  * md_chunk_dots), so a chunk is done in a seventh of the time one warp took
  * and the four SM sub-partitions share the work evenly. Ends with a
@@ -1341,7 +1371,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_maybe_delay(p, c, step, layer, MD_PH_GU);
         md_phase_stream(p, layer, MD_PH_GU, &s);
         md_consume_rows<false>(p, c, s, layer, MD_PH_GU,
-                        [&](int i, float g, float u) { md_ll_store(p.act + i, md_fast_silu(g) * u, t_gu); });
+                        [&](int j, float a0, float a1) { md_ll_store_split2(p.act + 2 * j, a0, a1, t_gu); });
         md_trace(p, c, step, layer, MD_PH_GU, 3);
         if (md_is_stop(p, layer, MD_PH_GU)) return;
         /* MLP down, residual add */
@@ -1351,7 +1381,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         {
             const int n_act = MD_DEC_INSTRUMENTED && (p.probe & 8) ? (d.H < d.I ? d.H : d.I) : d.I; /* timing probe: fewer inputs */
             md_ll_read(p.act, n_act, t_gu, c.vec, c.tid, NCT, p, layer, MD_PH_DOWN);
-            md_split_own(c, p.act, n_act);
+            md_copy_own_split(c, n_act);
         }
         md_trace(p, c, step, layer, MD_PH_DOWN, 1);
         md_trace(p, c, step, layer, MD_PH_DOWN, 2);

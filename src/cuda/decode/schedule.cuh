@@ -6,8 +6,8 @@
  * so both walk the same chunk sequence without talking to each other.
  *
  * Rows of a phase are split evenly by bytes: every row of a matrix has the
- * same size, so CTA c gets a contiguous range of units (rows, or gate/up row
- * pairs) whose count differs from its neighbours' by at most one. All phases
+ * same size, so CTA c gets a contiguous range of units (rows, or two gate/up
+ * row pairs) whose count differs from its neighbours' by at most one. All phases
  * that write the residual stream (OUT, O, DOWN) have H rows, so each CTA owns
  * the same rows of h throughout, which lets it initialise them from the
  * embedding without waiting for anyone.
@@ -177,9 +177,12 @@ __device__ __forceinline__ md_range md_stream_rows(const md_decode_params &p, co
         const md_range r = {0, qk.end - qk.begin + MD_DEC_IN_ITEM_ROWS * md_in_items(p, cta)};
         return r;
     }
-    const int two = s.unit == 2; /* (unit is 1 or 2) */
-    const md_range u = md_split_grid(p, s.rows >> two, cta);
-    const md_range r = {u.begin << two, u.end << two};
+    /* gate/up: whole pairs of units (4 rows), so a CTA's outputs come in the
+     * pairs GU publishes split (md_ll_store_split2; the intermediate size is
+     * a multiple of 32) */
+    const int sh = s.unit == 2 ? 2 : 0; /* (unit is 1 or 2) */
+    const md_range u = md_split_grid(p, s.rows >> sh, cta);
+    const md_range r = {u.begin << sh, u.end << sh};
     return r;
 }
 
