@@ -316,14 +316,20 @@ __device__ __forceinline__ void md_split_input(const float *vec, __nv_bfloat16 *
 }
 
 /* Splits the pair (x0, x1) of columns (i, i + 1), i even, into c.xb. */
-__device__ __forceinline__ void md_split_pair(md_consumer &c, int i, float x0, float x1) {
-    const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
+/* (x0, x1) = hi + lo, both bf16 pairs (md_split_input's arithmetic). */
+__device__ __forceinline__ void md_bf16_split2(float x0, float x1, __nv_bfloat162 &hi, __nv_bfloat162 &lo) {
+    hi = __floats2bfloat162_rn(x0, x1);
     const float2 hf = __bfloat1622float2(hi);
     const float r0 = x0 - hf.x, r1 = x1 - hf.y;
+    lo = __floats2bfloat162_rn(isfinite(r0) ? r0 : 0.0f, isfinite(r1) ? r1 : 0.0f);
+}
+
+__device__ __forceinline__ void md_split_pair(md_consumer &c, int i, float x0, float x1) {
+    __nv_bfloat162 hi, lo;
+    md_bf16_split2(x0, x1, hi, lo);
     const int at = md_xb_pos(i); /* even: the pair is adjacent */
     *reinterpret_cast<__nv_bfloat162 *>(c.xb + at) = hi;
-    *reinterpret_cast<__nv_bfloat162 *>(c.xb + c.xb_stride + at) =
-        __floats2bfloat162_rn(isfinite(r0) ? r0 : 0.0f, isfinite(r1) ? r1 : 0.0f);
+    *reinterpret_cast<__nv_bfloat162 *>(c.xb + c.xb_stride + at) = lo;
 }
 
 /* md_split_pair's high and low halves of (x0, x1), as the bits of two
@@ -331,10 +337,8 @@ __device__ __forceinline__ void md_split_pair(md_consumer &c, int i, float x0, f
  * activations (GU's epilogue), so DOWN, once its inputs arrive, only copies
  * them into c.xb (md_copy_own_split) instead of converting and splitting. */
 __device__ __forceinline__ void md_ll_store_split2(unsigned long long *w, float x0, float x1, unsigned tag) {
-    const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
-    const float2 hf = __bfloat1622float2(hi);
-    const float r0 = x0 - hf.x, r1 = x1 - hf.y;
-    const __nv_bfloat162 lo = __floats2bfloat162_rn(isfinite(r0) ? r0 : 0.0f, isfinite(r1) ? r1 : 0.0f);
+    __nv_bfloat162 hi, lo;
+    md_bf16_split2(x0, x1, hi, lo);
     md_ll_store2(w, __uint_as_float(*reinterpret_cast<const unsigned *>(&hi)), __uint_as_float(*reinterpret_cast<const unsigned *>(&lo)),
                  tag);
 }
