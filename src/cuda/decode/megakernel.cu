@@ -315,7 +315,6 @@ __device__ __forceinline__ void md_split_input(const float *vec, __nv_bfloat16 *
     md_consumer_sync();
 }
 
-/* Splits the pair (x0, x1) of columns (i, i + 1), i even, into c.xb. */
 /* (x0, x1) = hi + lo, both bf16 pairs (md_split_input's arithmetic). */
 __device__ __forceinline__ void md_bf16_split2(float x0, float x1, __nv_bfloat162 &hi, __nv_bfloat162 &lo) {
     hi = __floats2bfloat162_rn(x0, x1);
@@ -324,6 +323,7 @@ __device__ __forceinline__ void md_bf16_split2(float x0, float x1, __nv_bfloat16
     lo = __floats2bfloat162_rn(isfinite(r0) ? r0 : 0.0f, isfinite(r1) ? r1 : 0.0f);
 }
 
+/* Splits the pair (x0, x1) of columns (i, i + 1), i even, into c.xb. */
 __device__ __forceinline__ void md_split_pair(md_consumer &c, int i, float x0, float x1) {
     __nv_bfloat162 hi, lo;
     md_bf16_split2(x0, x1, hi, lo);
