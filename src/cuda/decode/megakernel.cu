@@ -219,6 +219,7 @@ typedef struct md_consumer {
                               fills its q-th chunk since the launch into slot q % n_stages) */
     int rot;               /* that chunk's q % NCW: which warp takes its first block (md_chunk_dots) */
     int own_begin;         /* first residual row this CTA owns */
+    bool kv_fence;         /* this thread appended KV rows this step: it fences before the argmax (md_argmax_finish) */
 } md_consumer;
 
 /* d += A B for one m16n8k16 tile: A = 16 weight rows x 16 columns (bf16
@@ -1133,7 +1134,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
                 dst[i] = x;
                 if (staged) sdst[i] = x;
             }
-            __threadfence();
+            c.kv_fence = true; /* (the fence that publishes the rows to later steps: at the step's end, off this path) */
         }
         md_consumer_sync();
         md_trace_mark(p, c, layer, MD_PH_MIX, 8); /* trace: the append and the fences done */
@@ -1223,6 +1224,10 @@ __device__ __forceinline__ void md_better(float &bv, int &bi, float v, int i) {
 /* The LM head's end: this CTA's best row goes to the candidates; the last CTA
  * (ticket) reduces them in CTA order and publishes the next token. */
 __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, float bv, int bi, unsigned step) {
+    if (c.kv_fence) { /* the KV rows this thread appended (md_attention), before the ticket that carries them to later steps */
+        __threadfence();
+        c.kv_fence = false;
+    }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) { /* every thread ran epilogues */
         const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
@@ -1472,6 +1477,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)
     c.slot = c.par = 0;
     c.rot = 0;
     c.own_begin = md_split_grid(p, p.d.H, blockIdx.x).begin;
+    c.kv_fence = false;
     if (p.conv_rows) {
         md_conv_windows(p, c, false);
         md_consumer_sync();
