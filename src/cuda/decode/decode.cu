@@ -253,10 +253,8 @@ md_status md_decode_init(md_session_t *s) {
     const size_t o_act = off; off = align_up(off + (size_t)d->I * 8, 256);
     const size_t o_tok = off; off = align_up(off + 8, 256);
     const size_t o_part = off; off = align_up(off + n_part * 8, 256);
+    const size_t o_cand = off; off = align_up(off + (size_t)G * 16, 256);
     const size_t tagged_end = off;
-    const size_t o_cv = off; off = align_up(off + (size_t)G * 4, 256);
-    const size_t o_ci = off; off = align_up(off + (size_t)G * 4, 256);
-    const size_t o_tk = off; off = align_up(off + 4, 256);
     const size_t o_qk = off; off = align_up(off + (size_t)(2 * G) * 4, 256);
     MD_CUDA_CHECK(cudaMalloc(&dec->scratch, off));
     uint8_t *b = (uint8_t *)dec->scratch;
@@ -298,9 +296,7 @@ md_status md_decode_init(md_session_t *s) {
     p->act = (unsigned long long *)(b + o_act);
     p->tok = (unsigned long long *)(b + o_tok);
     p->attn_part = (unsigned long long *)(b + o_part);
-    p->cand_val = (float *)(b + o_cv);
-    p->cand_idx = (int *)(b + o_ci);
-    p->ticket = (unsigned *)(b + o_tk);
+    p->cand = (unsigned long long *)(b + o_cand);
     p->in_qk = (const int *)(b + o_qk);
     p->diag = d_diag;
     p->attn_max_chunks = max_chunks;
@@ -367,12 +363,10 @@ void md_decode_free(md_session_t *s) {
     g->dec = NULL;
 }
 
-/* Tickets restart at zero; the tag epoch (dec->steps) goes on counting, so no
+/* Nothing to reset: the tag epoch (dec->steps) goes on counting, so no
  * tagged word of the old sequence can be mistaken for one of the new. */
 md_status md_decode_reset(md_session_t *s) {
-    md_cuda_ctx *g = md_cuda_of(s);
-    struct md_decode *dec = g->dec;
-    MD_CUDA_CHECK(cudaMemsetAsync(dec->p.ticket, 0, 4, g->stream));
+    (void)s;
     return MD_OK;
 }
 

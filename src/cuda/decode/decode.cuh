@@ -75,11 +75,9 @@ typedef struct md_decode_params {
     unsigned long long *core;          /* [max(Vd, qd)] recurrence output / gated attention output */
     unsigned long long *act;           /* [I] silu(gate) * up, split: per pair of columns its bf16 high halves, then its low (md_ll_store_split2) */
     unsigned long long *tok;           /* [1] {next input token, tag of the argmax that chose it} */
+    unsigned long long *cand;          /* [G][2] each CTA's argmax candidate: its best logit, its id (md_argmax_finish) */
     /* scratch written and read inside the launch (never through the read-only path) */
     unsigned long long *attn_part;     /* [Hkv][max_chunks][group][D + 2] split-KV partials, tagged words: o, then m, l */
-    float *cand_val;                   /* [G] per-CTA argmax candidates */
-    int *cand_idx;
-    unsigned int *ticket;              /* the argmax: CTAs done with the LM head */
     const int *in_qk;                  /* [G][2] the shared (pool) rows of the DeltaNet in-projection CTA c multiplies:
                                           [in_qk[2c], in_qk[2c + 1]) (schedule.cuh, md_in_row) */
     int32_t *out_tokens;               /* [n_steps] argmax of each step */

@@ -54,6 +54,7 @@
 #define REC_COLS_PER_WARP ((MD_DEC_REC_COLS + NCW - 1) / NCW) /* warp w owns columns w, w + NCW, ... of an item */
 #define REC_MINE(w, cc) ((w) + NCW * (cc) < MD_DEC_REC_COLS)      /* warp w has a cc-th column */
 #define MD_REC_SSQ 32 /* c.red[32, 32 + MD_DEC_REC_COLS): a recurrence item's o^2 per column */
+#define MD_KV_APPENDED 127 /* c.red[127] (an int): this CTA appended KV rows in this step (md_attention, md_argmax_finish) */
 #define MD_ARGMAX 64  /* c.red[64, 64 + 2 NCW]: md_argmax_finish's scratch (c.red[0, NCW) holds the final norm's
                          sums of squares until the LM head's last epilogue, which no barrier follows) */
 
@@ -219,7 +220,7 @@ typedef struct md_consumer {
                               fills its q-th chunk since the launch into slot q % n_stages) */
     int rot;               /* that chunk's q % NCW: which warp takes its first block (md_chunk_dots) */
     int own_begin;         /* first residual row this CTA owns */
-    bool kv_fence;         /* this thread appended KV rows this step: it fences before the argmax (md_argmax_finish) */
+    int tok;               /* the next step's input token (md_argmax_finish) */
 } md_consumer;
 
 /* d += A B for one m16n8k16 tile: A = 16 weight rows x 16 columns (bf16
@@ -1056,10 +1057,10 @@ static __device__ __noinline__ void md_attn_combine(const md_decode_params &p, f
  * applies the output gate and writes that slice of core[head * D + d]. (A
  * ticket, the last item combining everything, cost a fence, an atomic and
  * three rounds of loads on the critical path.) The item holding the current
- * position normalises, rotates and appends this token's key and value; the
- * fence after that append, and the acquire at each later step's start
- * (md_consumer_step, through the argmax's ticket and token), order it
- * before any later step's reads.
+ * position normalises, rotates and appends this token's key and value; its
+ * CTA's fence before its argmax candidate, and the acquire after every
+ * CTA's reading of all the candidates (md_argmax_finish), order them before
+ * any later step's reads.
  *
  * When a chunk's key and value rows fit (c.xb holds the keys, c.pre the
  * values: both idle in this phase; chunks of 16 positions of 256-dim heads,
@@ -1134,7 +1135,8 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
                 dst[i] = x;
                 if (staged) sdst[i] = x;
             }
-            c.kv_fence = true; /* (the fence that publishes the rows to later steps: at the step's end, off this path) */
+            if (c.w == NCW - 1 && c.lane == 0) /* the fence that publishes the rows to later steps: at the step's end, off this path (md_argmax_finish) */
+                *reinterpret_cast<int *>(c.red + MD_KV_APPENDED) = 1;
         }
         md_consumer_sync();
         md_trace_mark(p, c, layer, MD_PH_MIX, 8); /* trace: the append and the fences done */
@@ -1221,13 +1223,17 @@ __device__ __forceinline__ void md_better(float &bv, int &bi, float v, int i) {
     }
 }
 
-/* The LM head's end: this CTA's best row goes to the candidates; the last CTA
- * (ticket) reduces them in CTA order and publishes the next token. */
+/* The LM head's end: this CTA's best row goes to the candidates, a tagged
+ * pair of words (logit, id) a CTA, and every CTA reduces all of them in the
+ * same fixed order into the next step's token (c.tok): no ticket, no last
+ * CTA publishing the token, one exchange instead of three round trips
+ * (fence and atomic, the last CTA's loads, the token). The candidates carry
+ * the KV rows this step appended to the later steps' attention (they read
+ * the cache, untagged): a CTA that appended (MD_KV_APPENDED) fences before
+ * its candidate (release), and each thread that polled candidates fences
+ * after them (acquire), before the barrier that hands the token to the
+ * others. Ties go to the lower id at every level. */
 __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, float bv, int bi, unsigned step) {
-    if (c.kv_fence) { /* the KV rows this thread appended (md_attention), before the ticket that carries them to later steps */
-        __threadfence();
-        c.kv_fence = false;
-    }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) { /* every thread ran epilogues */
         const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
@@ -1241,25 +1247,33 @@ __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, floa
         ri[c.w] = bi;
     }
     md_consumer_sync();
-    int *s_last = reinterpret_cast<int *>(c.red + MD_ARGMAX + 2 * NCW);
+    const unsigned tag = md_tag(p, step, p.d.n_layers, 0);
     if (c.tid == 0) {
         float v = -FLT_MAX;
         int idx = INT_MAX;
         for (int i = 0; i < NCW; i++) md_better(v, idx, rv[i], ri[i]);
-        p.cand_val[blockIdx.x] = v;
-        p.cand_idx[blockIdx.x] = idx;
-        __threadfence();
-        *s_last = atomicAdd(&p.ticket[0], 1u) == gridDim.x - 1;
-        if (*s_last) __threadfence();
+        int *appended = reinterpret_cast<int *>(c.red + MD_KV_APPENDED);
+        if (*appended) { /* (the appenders' stores are ordered before this by the barriers since) */
+            asm volatile("fence.acq_rel.gpu;" ::: "memory");
+            *appended = 0;
+        }
+        md_ll_store2(p.cand + 2 * blockIdx.x, v, __int_as_float(idx), tag);
     }
-    md_consumer_sync();
-    if (!*s_last) return;
-    /* the last CTA: every consumer thread loads candidates (all in flight),
-     * then a fixed-order tree: thread t's candidates in CTA order, then the
-     * warp, then the warps in order; ties go to the lower id at every level */
     float gv = -FLT_MAX;
     int gi = INT_MAX;
-    for (int b = c.tid; b < (int)gridDim.x; b += NCT) md_better(gv, gi, __ldcg(p.cand_val + b), __ldcg(p.cand_idx + b));
+    if (c.tid < (int)gridDim.x) {
+        for (int b = c.tid; b < (int)gridDim.x; b += NCT) {
+            ulonglong2 x = md_ll_load2(p.cand + 2 * b);
+            unsigned long long t0 = 0;
+            for (unsigned spins = 0; !(md_ll_ok(p, x.x, tag) & md_ll_ok(p, x.y, tag)); spins++) {
+                md_poll_backoff(p);
+                x = md_ll_load2(p.cand + 2 * b);
+                md_ll_spin_check(p, spins, t0, p.d.n_layers, 0);
+            }
+            md_better(gv, gi, __uint_as_float((unsigned)x.x), (int)(unsigned)x.y);
+        }
+        asm volatile("fence.acq_rel.gpu;" ::: "memory"); /* acquire: the KV rows behind the candidates */
+    }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
         const float ov = __shfl_xor_sync(0xffffffffu, gv, o);
@@ -1272,16 +1286,16 @@ __device__ void md_argmax_finish(const md_decode_params &p, md_consumer &c, floa
         ri[c.w] = gi;
     }
     md_consumer_sync();
-    if (c.tid == 0) {
-        gv = -FLT_MAX;
-        gi = INT_MAX;
-        for (int i = 0; i < NCW; i++) md_better(gv, gi, rv[i], ri[i]);
-        if (gi < 0 || gi >= p.d.vocab) gi = 0; /* all-NaN logits: keep the next embedding lookup in range */
+    gv = -FLT_MAX;
+    gi = INT_MAX;
+    for (int i = 0; i < NCW; i++) md_better(gv, gi, rv[i], ri[i]);
+    if (gi < 0 || gi >= p.d.vocab) gi = 0; /* all-NaN logits: keep the next embedding lookup in range */
+    c.tok = gi;
+    if (blockIdx.x == 0 && c.tid == 0) {
         p.out_tokens[step] = gi;
-        atomicExch(&p.ticket[0], 0u);
-        md_ll_store(p.tok, __int_as_float(gi), md_tag(p, step, p.d.n_layers, 0));
+        md_ll_store(p.tok, __int_as_float(gi), tag); /* the next launch's first token, unless the host gives one */
     }
-    md_consumer_sync();
+    /* (rv / ri are next written by the next step's argmax, many barriers on) */
 }
 
 /* ---------------------------------------------------------------- one step */
@@ -1297,18 +1311,16 @@ template <bool FOLD>
 __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_consumer &c, unsigned step) {
     const md_cuda_dims &d = p.d;
     const int pos = p.pos0 + (int)step;
-    /* the input token: the previous step's argmax (or the host's, tagged as one) */
-    const unsigned tok_tag = md_tag(p, step, d.n_layers, 0) - (unsigned)(d.n_layers * MD_PHASES_PER_LAYER + 1);
-    int tok = __float_as_int(md_ll_wait(p.tok, tok_tag, md_ll_load(p.tok), p, 0, MD_PH_MIX_IN));
-    /* acquire, once a step: the cache rows any CTA appended in earlier steps
-     * (md_attention reads or stages them). Each appender fenced after its
-     * rows, and every CTA's step ended with a fence before the argmax ticket,
-     * which the last CTA acquired (fence) before it published this token: so
-     * the token, read above, carries them all. (At every attention item's
-     * start, this fence waited for the in-projection's just-issued stores,
-     * in front of the queries' polls.) acq_rel, not the heavier sc fence, is
-     * all an acquire needs. */
-    asm volatile("fence.acq_rel.gpu;" ::: "memory");
+    /* the input token: the previous step's argmax, which every CTA reduced
+     * itself (md_argmax_finish, acquiring the KV rows appended then); at the
+     * launch's first step the host's, or the last launch's argmax, tagged as
+     * one. Acquire after it: the cache rows of earlier launches. */
+    int tok = c.tok;
+    if (step == 0) {
+        const unsigned tok_tag = md_tag(p, step, d.n_layers, 0) - (unsigned)(d.n_layers * MD_PHASES_PER_LAYER + 1);
+        tok = __float_as_int(md_ll_wait(p.tok, tok_tag, md_ll_load(p.tok), p, 0, MD_PH_MIX_IN));
+        asm volatile("fence.acq_rel.gpu;" ::: "memory");
+    }
     if (MD_DEC_INSTRUMENTED && (p.probe & 4) && (tok < 0 || tok >= d.vocab)) tok = 0; /* probe 4 reads whatever is there */
     const __nv_bfloat16 *erow = p.embed + (size_t)tok * d.H;
     {   /* this CTA's rows of the residual stream start as the embedding */
@@ -1477,7 +1489,8 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)
     c.slot = c.par = 0;
     c.rot = 0;
     c.own_begin = md_split_grid(p, p.d.H, blockIdx.x).begin;
-    c.kv_fence = false;
+    c.tok = 0;
+    if (c.tid == 0) *reinterpret_cast<int *>(c.red + MD_KV_APPENDED) = 0; /* (before the barriers of the first phase) */
     if (p.conv_rows) {
         md_conv_windows(p, c, false);
         md_consumer_sync();

@@ -8,10 +8,11 @@
  * Memory-model rules followed here (see ../shared/design/DECODE.md): values
  * that other CTAs wait for travel in tagged 64-bit words (relaxed gpu-scope
  * stores and loads, below); anything else written in this launch and read by
- * another CTA (KV rows, argmax candidates) is published with __threadfence()
- * before the tagged word or ticket that announces it, and read with
- * ld.global.cg (__ldcg) or cp.async, never through the read-only path. (The
- * attention partials are tagged words themselves.)
+ * another CTA (the KV rows) is published by a fence before a tagged word
+ * that announces it (the argmax candidates), acquired by a fence after
+ * reading that word, and read with ld.global.cg (__ldcg) or cp.async, never
+ * through the read-only path. (The attention partials and the argmax
+ * candidates are tagged words themselves.)
  */
 #ifndef MD_CUDA_DECODE_SYNC_CUH
 #define MD_CUDA_DECODE_SYNC_CUH
