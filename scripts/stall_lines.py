@@ -6,7 +6,7 @@ source lines with the most samples, and for each the top reasons; then the
 lines with the most long-scoreboard (global-load) stalls. (Session 9 found
 the norm weights' first use waiting for their load before any poll this way.)
 Samples are averaged over every CTA: a stall on the critical path of a few
-CTAs (the attention items, the argmax's last CTA) looks small here."""
+CTAs (the attention items) looks small here."""
 import collections
 import signal
 import sys

@@ -377,6 +377,9 @@ static md_status decode_error(struct md_decode *dec, cudaError_t e) {
                                               "MLP down"};
     if (dec->h_diag[0]) {
         int w = dec->h_diag[2], ph = dec->h_diag[4];
+        if (dec->h_diag[3] >= dec->p.d.n_layers) /* (layer n_layers: the final norm, the LM head and the argmax's candidates) */
+            return md_fail(MD_ERR_DEVICE, "decode kernel watchdog: CTA %d (warp %d) waited too long for %s at the LM head / argmax (%s)",
+                           dec->h_diag[1], dec->h_diag[5], w >= 1 && w <= 3 ? what[w] : "?", cudaGetErrorString(e));
         return md_fail(MD_ERR_DEVICE, "decode kernel watchdog: CTA %d (warp %d) waited too long for %s at layer %d, %s (%s)",
                        dec->h_diag[1], dec->h_diag[5], w >= 1 && w <= 3 ? what[w] : "?", dec->h_diag[3],
                        ph >= 0 && ph < 5 ? phase_names[ph] : "?", cudaGetErrorString(e));

@@ -19,10 +19,11 @@
  *                 OUT (gated RMSNorm + w_out, residual add)  GU (norm + gate/up)  DOWN (residual add)
  *   full layer:   QKV (w_qkv)  ATTN (norm + RoPE + KV append + split-KV attention, no weights)
  *                 O (w_o, residual add)  GU  DOWN
- *   LM:           final norm + LM head + argmax (the last CTA reduces the candidates)
+ *   LM:           final norm + LM head + argmax (every CTA reduces all the CTAs' candidates)
  * Tag of (step epoch e, layer, phase) = e * (n_layers * 5 + 1) + layer * 5 + phase + 1
  * (the LM head / argmax is layer n_layers, phase 0); epochs count steps since
- * the session began and never repeat, so no buffer needs clearing between steps.
+ * the session began (32-bit tags wrap only after 2^32 / slots steps, and every
+ * word is rewritten each step), so no buffer needs clearing between steps.
  */
 #ifndef MD_CUDA_DECODE_CUH
 #define MD_CUDA_DECODE_CUH

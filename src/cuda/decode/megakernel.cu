@@ -1095,7 +1095,8 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
         const int kvh = item / n_chunks, ch = item % n_chunks;
         const int j0 = ch * chunk, j1 = j0 + chunk < npos ? j0 + chunk : npos;
         /* (the cache rows other CTAs appended in earlier steps, read below or
-         * staged now, were acquired once at this step's start: md_consumer_step) */
+         * staged now, were acquired by the previous step's argmax, md_argmax_finish,
+         * or by the kernel boundary for earlier launches) */
         /* the norm weights and rotary frequencies into shared memory while
          * the queries are polled for (read after them, they were two more
          * round trips on the critical path) */
@@ -1139,7 +1140,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
                 *reinterpret_cast<int *>(c.red + MD_KV_APPENDED) = 1;
         }
         md_consumer_sync();
-        md_trace_mark(p, c, layer, MD_PH_MIX, 8); /* trace: the append and the fences done */
+        md_trace_mark(p, c, layer, MD_PH_MIX, 8); /* trace: the append done */
         /* row j of the chunk's keys / values: staged, or in the cache */
         const __nv_bfloat16 *kb = staged ? kst : kc + (size_t)j0 * d.kvd + kvh * D;
         const __nv_bfloat16 *vb = staged ? vst : vc + (size_t)j0 * d.kvd + kvh * D;
@@ -1314,7 +1315,8 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
     /* the input token: the previous step's argmax, which every CTA reduced
      * itself (md_argmax_finish, acquiring the KV rows appended then); at the
      * launch's first step the host's, or the last launch's argmax, tagged as
-     * one. Acquire after it: the cache rows of earlier launches. */
+     * one. (The fence after it, once a launch, is insurance: the kernel
+     * boundary already orders the cache rows of earlier launches.) */
     int tok = c.tok;
     if (step == 0) {
         const unsigned tok_tag = md_tag(p, step, d.n_layers, 0) - (unsigned)(d.n_layers * MD_PHASES_PER_LAYER + 1);

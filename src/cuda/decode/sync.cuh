@@ -10,8 +10,8 @@
  * stores and loads, below); anything else written in this launch and read by
  * another CTA (the KV rows) is published by a fence before a tagged word
  * that announces it (the argmax candidates), acquired by a fence after
- * reading that word, and read with ld.global.cg (__ldcg) or cp.async, never
- * through the read-only path. (The attention partials and the argmax
+ * reading that word, and read with plain or .cg loads or cp.async, never
+ * through the read-only (.nc) path. (The attention partials and the argmax
  * candidates are tagged words themselves.)
  */
 #ifndef MD_CUDA_DECODE_SYNC_CUH

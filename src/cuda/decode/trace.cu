@@ -178,7 +178,7 @@ static void critical_path(const trace *tr) {
 
 /* Attention items (CTAs that ran one): the queries waited for and rotated
  * (and when warp 0 had polled its query head, event 9),
- * the append and fences, scores + softmax, P V + partials, the
+ * the append, scores + softmax, P V + partials, the
  * combine (every item: its slice of the dims). */
 static void attention_items(const trace *tr) {
     double as[5] = {0}, am[5] = {0}, ps = 0, pm = 0; /* ps, pm: warp 0's query poll (event 9) */
@@ -201,7 +201,7 @@ static void attention_items(const trace *tr) {
         }
     }
     if (an)
-        fprintf(stderr, "  attention items (%d): queries %.2f / %.2f (warp 0's poll done after %.2f / %.2f), append+fences %.2f / %.2f, "
+        fprintf(stderr, "  attention items (%d): queries %.2f / %.2f (warp 0's poll done after %.2f / %.2f), append %.2f / %.2f, "
                         "scores+softmax %.2f / %.2f, P V+partials %.2f / %.2f, combine %.2f / %.2f us (mean / max)\n",
                 an, as[0] / an, am[0], ps / an, pm, as[1] / an, am[1], as[2] / an, am[2], as[3] / an, am[3], as[4] / an, am[4]);
 }
