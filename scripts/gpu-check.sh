@@ -67,9 +67,12 @@ if [ "$mode" != bench ] && [ "$mode" != decode ]; then
   done
   MEGADELTA_DELAY_SEED=12345 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/delay.log" 2>&1
   row "random delays (tiny)" "rc=$? $(grep -h worst "$out/delay.log" | head -1 | cut -c1-50)"
-  # the attention's combine in batches of 2 chunks (its multi-batch path, which the default of
-  # 32 reaches only past ~500 positions)
-  MEGADELTA_COMBINE_BATCH=2 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/combine2.log" 2>&1
+  # the split-KV attention (contexts past MEGADELTA_ATTN_WHOLE, by default 128 positions on the
+  # tiny model, whose test runs 96), and its combine in batches of 2 chunks (its multi-batch path,
+  # which the default of 32 reaches only past ~500 positions)
+  MEGADELTA_ATTN_WHOLE=0 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/split.log" 2>&1
+  row "split-KV attention (tiny)" "rc=$? $(grep -h worst "$out/split.log" | head -1 | cut -c1-50)"
+  MEGADELTA_ATTN_WHOLE=0 MEGADELTA_COMBINE_BATCH=2 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/combine2.log" 2>&1
   row "combine batches of 2 (tiny)" "rc=$? $(grep -h worst "$out/combine2.log" | head -1 | cut -c1-50)"
   # a ring of 2 stages (MEGADELTA_STAGES): every slot refilled while the other is in use
   MEGADELTA_STAGES=2 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/stages2.log" 2>&1

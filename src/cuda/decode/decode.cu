@@ -17,6 +17,9 @@
  *   MEGADELTA_PREFETCH_KB=K  how far past the ring the producer prefetches weights into L2
  *   MEGADELTA_COMBINE_BATCH=N  chunks of split-KV partials the attention's combine lands in
  *                            shared memory at once (default 32; small values test its batches)
+ *   MEGADELTA_ATTN_WHOLE=N   contexts up to N positions run md_attention_whole, each item over the
+ *                            whole context (default MD_DEC_ATTN_WHOLE, capped by its staging;
+ *                            0: always the split-KV attention and its combine)
  *   MEGADELTA_POLL_NS=N      sleep N ns between polls of tagged words that are not ready yet
  *   MEGADELTA_PACE_NS=N      the producer issues a layer's ring chunks at most 32 KiB per N ns,
  *                            each chunk in proportion to its bytes (default MD_DEC_PACE_NS;
@@ -70,6 +73,18 @@ static int attn_max_chunks(const md_cuda_dims *d, int G) {
     }
     return worst;
 }
+
+/* The widest input of a decode matvec (columns). */
+static int max_matvec_cols(const md_cuda_dims *d) {
+    int m = d->H;
+    const int cols[3] = {d->I, d->Vd, d->qd};
+    for (int i = 0; i < 3; i++) m = cols[i] > m ? cols[i] : m;
+    return m;
+}
+
+/* bf16 elements from the high to the low half of the split phase input in
+ * shared memory (c.xb: [2][xb_stride]). */
+static int xb_stride_of(const md_cuda_dims *d) { return (int)align_up((size_t)max_matvec_cols(d), 64) + 32; }
 
 /* The DeltaNet in-projection's shared ("pool") rows per CTA (schedule.cuh,
  * md_in_row): CTA c multiplies pool rows [t[2c], t[2c + 1]) of the 2 Kd +
@@ -187,23 +202,36 @@ md_status md_decode_init(md_session_t *s) {
         const int need = nb * group * (sw + 2) + group * sw * (n > nb ? 4 : 1); /* (a merge state only across batches) */
         combine = need > combine ? need : combine;
     }
+    /* md_attention_whole: contexts up to attn_whole positions, capped by its
+     * staged value slices (c.pre, [npos][64 / group] bf16) and its scores'
+     * stride; its vector area: queries, scores, stats, key and value scratch,
+     * norm weights and frequencies, gates, the PV partials of every warp */
+    int attn_whole = 0, whole_vec = 0;
+    if (d->n_full > 0 && md_attn_whole_shape(d->D, group) && 2 * xb_stride_of(d) >= 2 * d->D) {
+        const long want = md_env_long("MEGADELTA_ATTN_WHOLE", MD_DEC_ATTN_WHOLE);
+        const long cap_v = (long)MD_DEC_PRE_FLOATS * 4 / (2 * (64 / group));
+        long w = want < cap_v ? want : cap_v;
+        w = w < MD_DEC_ATTN_MAX_CHUNK ? w : MD_DEC_ATTN_MAX_CHUNK;
+        w = w < d->n_ctx ? w : d->n_ctx;
+        attn_whole = w > 0 ? (int)w : 0;
+        whole_vec = group * d->D + group * attn_whole + 2 * MD_DEC_CONSUMER_WARPS * group + 2 * d->D + 2 * d->D + d->R / 2 + 64 +
+                    MD_DEC_CONSUMER_WARPS * 64;
+    }
     const int rec_items = d->Hv * (d->dv / MD_DEC_REC_COLS);
-    const int widths[6] = {d->I, 2 * d->Vd + d->Hv /* md_gated_norm_split: o w silu(z), the items' sums of squares, each warp's head scales (Vd + items + NCW Hv <= 2 Vd + Hv for dv >= 16) */, d->qd,
+    const int widths[7] = {d->I, 2 * d->Vd + d->Hv /* md_gated_norm_split: o w silu(z), the items' sums of squares, each warp's head scales (Vd + items + NCW Hv <= 2 Vd + Hv for dv >= 16) */, d->qd,
                            2 * d->H + MD_DEC_IN_ITEM_ROWS * ((rec_items + G - 1) / G) /* h, the local recurrence inputs, the norm weights at the top (md_norm_split) */,
-                           group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * d->D + d->R / 2, combine};
-    for (int i = 0; i < 6; i++) vec = widths[i] > vec ? widths[i] : vec;
+                           group * d->D + group * MD_DEC_ATTN_MAX_CHUNK + 2 * group + 2 * d->D + 2 * d->D + d->R / 2, combine, whole_vec};
+    for (int i = 0; i < 7; i++) vec = widths[i] > vec ? widths[i] : vec;
     vec = (int)align_up((size_t)vec, 32);
     /* the ring: a stage holds one tile (16 rows) of up to 1024 columns (512
      * where shared memory is small), rows padded (schedule.cuh) */
-    int max_cols = d->H;
-    const int cols[3] = {d->I, d->Vd, d->qd};
-    for (int i = 0; i < 3; i++) max_cols = cols[i] > max_cols ? cols[i] : max_cols;
+    const int max_cols = max_matvec_cols(d);
     const int seg_pref = g->smem_optin >= 160 * 1024 ? 1024 : 512;
     size_t stage = (size_t)MD_DEC_TILE_ROWS * md_seg_stride(max_cols < seg_pref ? max_cols : seg_pref);
     const long stage_env = md_env_long("MEGADELTA_STAGE_KB", 0);
     if (stage_env >= 4 && stage_env <= 96) stage = (size_t)stage_env * 1024;
     /* the phase input split into bf16 high and low halves (the mma operand) */
-    const int xb_stride = (int)align_up((size_t)max_cols, 64) + 32;
+    const int xb_stride = xb_stride_of(d);
     const size_t xb_bytes = (size_t)2 * xb_stride * 2;
     const size_t h_own = (size_t)(d->H + G - 1) / G;
     size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 + MD_DEC_RES_FLOATS * 4 + align_up(h_own * 4, 16) + xb_bytes;
@@ -301,6 +329,7 @@ md_status md_decode_init(md_session_t *s) {
     p->diag = d_diag;
     p->attn_max_chunks = max_chunks;
     p->attn_combine_batch = (int)cb;
+    p->attn_whole = attn_whole;
     p->stage_bytes = (int)stage;
     p->n_stages = n_stages;
     {   /* folded chunks (schedule.cuh, md_phase_geom) for the phases with H rows

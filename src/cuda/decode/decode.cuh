@@ -51,6 +51,16 @@ enum {
 #define MD_DEC_ATTN_MAX_CHUNK 512
 #define MD_DEC_ATTN_MIN_CHUNK 4 /* positions; A/B tg128 (session 9): 16 -> 1,377 / 1,379, 8 -> 1,382 / 1,383, 4 -> 1,384 / 1,386 tok/s */
 #define MD_DEC_ATTN_COMBINE_BATCH 32 /* chunks whose partials md_attn_combine lands in shared memory at once (default) */
+#define MD_DEC_ATTN_WHOLE 256 /* positions up to which each attention item takes the whole context (md_attention_whole;
+                                 MEGADELTA_ATTN_WHOLE, 0: never) */
+
+/* The head shapes md_attention_whole is built for (head dim D, query heads
+ * per kv head): each lane of a warp holds D / 32 dims of a key row, a warp's
+ * 32 lanes reduce 32 / group positions x group heads of scores at once, and
+ * a PV lane owns one of group x 32 / group pairs of value dims. */
+__host__ __device__ __forceinline__ bool md_attn_whole_shape(int D, int group) {
+    return (D == 256 && group == 4) || (D == 64 && group == 2);
+}
 
 /* Folded ring chunks of a phase with H rows (schedule.cuh, md_phase_geom):
  * piece width in columns and chunks, or sc == 0 when not folded. */
@@ -88,6 +98,8 @@ typedef struct md_decode_params {
     unsigned long long epoch0;         /* steps since reset, before this launch */
     int attn_max_chunks;
     int attn_combine_batch;            /* chunks md_attn_combine lands at once (MEGADELTA_COMBINE_BATCH, tests) */
+    int attn_whole;                    /* contexts up to this many positions: md_attention_whole (0: never); also the
+                                          stride of its scores in shared memory */
     int stage_bytes, n_stages;         /* the ring */
     md_fold fold[3];                   /* [MD_FOLD_*]: folded chunks of OUT, O and DOWN (md_phase_geom) */
     int prefetch_chunks;               /* chunks prefetched into L2 beyond the ring */

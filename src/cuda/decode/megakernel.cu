@@ -645,11 +645,15 @@ __device__ __forceinline__ void md_trace(const md_decode_params &p, md_consumer 
 /* Trace only: clock64 into event ev of (layer, phase), from inside a phase
  * (the recurrence's and the attention's sub-steps). Every step writes; the
  * last step's values are the ones left, as for md_trace. */
-__device__ __forceinline__ void md_trace_mark(const md_decode_params &p, const md_consumer &c, int layer, int phase, int ev) {
-    if (MD_TRACING(p) && c.tid == 0) {
+__device__ __forceinline__ void md_trace_mark_tid(const md_decode_params &p, int tid, int layer, int phase, int ev) {
+    if (MD_TRACING(p) && tid == 0) {
         const int slot = layer * MD_PHASES_PER_LAYER + phase;
         p.trace[((size_t)blockIdx.x * (p.d.n_layers * MD_PHASES_PER_LAYER + 1) + slot) * MD_DEC_TRACE_EVENTS + ev] = clock64();
     }
+}
+
+__device__ __forceinline__ void md_trace_mark(const md_decode_params &p, const md_consumer &c, int layer, int phase, int ev) {
+    md_trace_mark_tid(p, c.tid, layer, phase, ev);
 }
 
 /* Race hunting (MEGADELTA_DELAY_SEED): this CTA starts some phases' rows late. */
@@ -1050,6 +1054,256 @@ static __device__ __noinline__ void md_attn_combine(const md_decode_params &p, f
     }
 }
 
+/* A lane's D / 32 key dims of one position (DL bf16: 16 or 4 bytes), raw. */
+template <int DL>
+struct md_key_dims {
+    typename std::conditional<DL == 8, uint4, unsigned>::type raw;
+    __device__ __forceinline__ void load(const __nv_bfloat16 *src) {
+        static_assert(DL == 8 || DL == 2, "md_attn_whole_shape");
+        raw = *reinterpret_cast<const decltype(raw) *>(src);
+    }
+    __device__ __forceinline__ void to_f32(float (&k)[DL]) const {
+        if constexpr (DL == 8) {
+            md_bf16x8_to_f32(raw, k);
+        } else {
+            const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&raw));
+            k[0] = f.x;
+            k[1] = f.y;
+        }
+    }
+};
+
+/* Attention over the whole context by each item, for short contexts (npos <=
+ * p.attn_whole): no split-KV partials, so no combine and no exchange between
+ * the items. Item (kv head, slice of 64 / group value dims) computes every
+ * score of the GQA group's query heads (the items of a kv head compute the
+ * same scores), the softmax, and P V for its slice, then applies the output
+ * gate and publishes its slice of core[head * D + d] as md_attn_combine does.
+ * Before it waits for the queries it copies into shared memory the value
+ * slices of the earlier positions (c.pre) and as many of their key rows as
+ * c.xb holds; later key rows are read from the cache in the scores loop. The
+ * first item of each kv head appends this token's key and value (released
+ * and acquired as in md_attention).
+ * The vector area: [group][D] rotated, scaled queries; [group][attn_whole]
+ * scores, then exp (score - the warp's max); [NCW][2][group] each warp's max
+ * and sum; [D] this token's key, [D] its value; [2 D + R/2] norm weights and
+ * frequencies; [group][64 / group] the slice's output gates; [NCW][32][2]
+ * each warp's P V sums (the host's whole_vec). */
+struct md_whole_area {
+    float *sq, *sc, *sml, *kt, *vt, *wsm, *gts, *opart;
+    __device__ __forceinline__ md_whole_area(float *vec, int group, int D, int scs, int R2) {
+        sq = vec;
+        sc = sq + group * D;
+        sml = sc + group * scs;
+        kt = sml + 2 * NCW * group;
+        vt = kt + D;
+        wsm = vt + D;
+        gts = wsm + 2 * D + R2;
+        opart = gts + 64;
+    }
+};
+
+/* md_attention_whole's scores, softmax and P V, once the queries are rotated
+ * and this token's key (kcur) and value slice are in shared memory.
+ * Scores: a warp takes PB = 32 / GROUP positions at a time (batch b, warp b %
+ * NCW), a lane D / 32 dims of each (the batch's key loads in flight
+ * together); the warp's lanes reduce the batch's PB x GROUP dot products by
+ * recursive halving, ending with lane l holding position l / GROUP of the
+ * batch for head l % GROUP. The softmax stays within the warp (its own max
+ * and sum a head, over its own positions), and so does P V (a lane one
+ * (head, pair of dims) of the slice); after the one barrier, warp 0 merges
+ * the warps' sums, each rescaled by exp(its max - the max), and publishes. */
+template <int DL, int GROUP>
+static __device__ __noinline__ void md_attention_whole_pv(const md_decode_params &p, float *vec, const __nv_bfloat16 *kst,
+                                                          const __nv_bfloat16 *vst, const __nv_bfloat16 *kc, int ns, int pos,
+                                                          int kvh, int d0, unsigned tag_out, int layer, int tid) {
+    constexpr int D = 32 * DL, SW = 64 / GROUP, PB = 32 / GROUP;
+    const int w = tid / 32, lane = tid % 32, npos = pos + 1, SCS = p.attn_whole, kvd = p.d.kvd;
+    const md_whole_area a(vec, GROUP, D, SCS, p.d.R / 2);
+    const __nv_bfloat16 *kcur = kst + (size_t)(p.xb_stride * 2 / D - 1) * D;
+    const int hl = lane % GROUP; /* the head of this lane's scores */
+    float q[GROUP][DL];          /* this lane's dims of every query head */
+#pragma unroll
+    for (int h = 0; h < GROUP; h++)
+#pragma unroll
+        for (int e = 0; e < DL; e++) q[h][e] = a.sq[h * D + lane * DL + e];
+    float mx = -FLT_MAX;
+    const int nb = (npos + PB - 1) / PB;
+#pragma unroll 1
+    for (int b = w; b < nb; b += NCW) {
+        md_key_dims<DL> kr[PB];
+#pragma unroll
+        for (int i = 0; i < PB; i++) {
+            const int j = b * PB + i;
+            kr[i].load((j < ns ? kst + j * D : j < pos ? kc + (size_t)j * kvd : kcur) + lane * DL);
+        }
+        float part[32];
+#pragma unroll
+        for (int i = 0; i < PB; i++) {
+            float k[DL];
+            kr[i].to_f32(k);
+#pragma unroll
+            for (int h = 0; h < GROUP; h++) {
+                float acc = 0.0f;
+#pragma unroll
+                for (int e = 0; e < DL; e++) acc += k[e] * q[h][e];
+                part[i * GROUP + h] = acc;
+            }
+        }
+#pragma unroll
+        for (int st = 0; st < 5; st++) { /* recursive halving: keep the half named by this lane's bit m */
+            const int m = 16 >> st;
+            const bool up = (lane & m) != 0;
+#pragma unroll
+            for (int k = 0; k < 16; k++) /* (a bound known before the outer loop unrolls: else part[] goes to local memory) */
+                if (k < m) {
+                    const float send = up ? part[k] : part[k + m], keep = up ? part[k + m] : part[k];
+                    part[k] = keep + __shfl_xor_sync(0xffffffffu, send, m);
+                }
+        }
+        const int j = b * PB + lane / GROUP;
+        if (j < npos) {
+            a.sc[hl * SCS + j] = part[0];
+            mx = fmaxf(mx, part[0]);
+        }
+    }
+    /* the warp's max and sum for each head (lanes l, l ^ GROUP, ... share a head) */
+#pragma unroll
+    for (int m = GROUP; m < 32; m *= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, m));
+    float l = 0.0f;
+    for (int j = w * PB + lane / GROUP; j < npos; j += NCW * PB) { /* this lane's own scores */
+        const float e = __expf(a.sc[hl * SCS + j] - mx);
+        a.sc[hl * SCS + j] = e;
+        l += e;
+    }
+#pragma unroll
+    for (int m = GROUP; m < 32; m *= 2) l += __shfl_xor_sync(0xffffffffu, l, m);
+    float *wml = a.sml + w * 2 * GROUP; /* [GROUP] this warp's max, [GROUP] its sum */
+    if (lane < GROUP) {
+        wml[lane] = mx;
+        wml[GROUP + lane] = l;
+    }
+    __syncwarp();
+    md_trace_mark_tid(p, tid, layer, MD_PH_MIX, 5); /* trace: scores and warp 0's softmax done */
+    /* P V over this warp's positions */
+    const int h = lane / (SW / 2), dp = lane % (SW / 2);
+    const float *ph = a.sc + h * SCS;
+    float o0 = 0.0f, o1 = 0.0f;
+#pragma unroll 1
+    for (int b = w; b < nb; b += NCW) {
+        const int j1 = (b + 1) * PB < npos ? (b + 1) * PB : npos;
+#pragma unroll 4
+        for (int j = b * PB; j < j1; j++) {
+            const float pj = ph[j];
+            const float2 v2 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(vst + j * SW + 2 * dp));
+            o0 += pj * v2.x;
+            o1 += pj * v2.y;
+        }
+    }
+    *reinterpret_cast<float2 *>(a.opart + (w * 32 + lane) * 2) = make_float2(o0, o1);
+    md_consumer_sync();
+    if (w == 0) { /* (a warp without positions: max -FLT_MAX, weight 0; warp 0 has position 0) */
+        float M = a.sml[h];
+        for (int u = 1; u < NCW; u++) M = fmaxf(M, a.sml[u * 2 * GROUP + h]);
+        float a0 = 0.0f, a1 = 0.0f, lh = 0.0f;
+        for (int u = 0; u < NCW; u++) {
+            const float2 o = *reinterpret_cast<const float2 *>(a.opart + (u * 32 + lane) * 2);
+            const float f = __expf(a.sml[u * 2 * GROUP + h] - M);
+            a0 += o.x * f;
+            a1 += o.y * f;
+            lh += a.sml[u * 2 * GROUP + GROUP + h] * f;
+        }
+        /* (lh >= 1: the warp holding the max adds its sum, >= exp(0)) */
+        md_ll_store2(p.core + (size_t)(kvh * GROUP + h) * D + d0 + 2 * dp, __fdividef(a0, lh) * md_fast_sigmoid(a.gts[h * SW + 2 * dp]),
+                     __fdividef(a1, lh) * md_fast_sigmoid(a.gts[h * SW + 2 * dp + 1]), tag_out);
+    }
+    md_trace_mark_tid(p, tid, layer, MD_PH_MIX, 6); /* trace: P V done and published */
+}
+
+/* md_attention_whole: the staging, the polls, the rotations and the append
+ * (inline, as md_attention's), then md_attention_whole_pv. */
+template <int DL, int GROUP>
+__device__ __forceinline__ void md_attention_whole(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, int pos,
+                                                   unsigned tag_in, unsigned tag_out, int layer) {
+    const md_cuda_dims &d = p.d;
+    constexpr int D = 32 * DL, group = GROUP, SW = 64 / group, S = D / SW;
+    const int items = d.Hkv * S, R2 = d.R / 2;
+    const md_whole_area a(c.vec, group, D, p.attn_whole, R2);
+    const size_t cache_off = (size_t)L->slot * d.n_ctx * d.kvd;
+    const __nv_bfloat16 *kc = p.k_cache + cache_off, *vc = p.v_cache + cache_off;
+    __nv_bfloat16 *kst = c.xb, *vst = reinterpret_cast<__nv_bfloat16 *>(c.pre);
+    const int ns_max = 2 * c.xb_stride / D - 1, ns = pos < ns_max ? pos : ns_max;
+    __nv_bfloat16 *kcur = kst + ns_max * D; /* this token's key row, rounded as the cache holds it */
+    const int kpr_log = __ffs(D / 8) - 1, vpr_log = __ffs(SW / 8) - 1; /* 16-byte pieces of a key row, of a value slice (powers of 2) */
+    for (int item = blockIdx.x; item < items; item += gridDim.x) {
+        const int kvh = item / S, s = item - kvh * S, d0 = s * SW;
+        /* norm weights, frequencies, staged keys and value slices, while the queries are polled for */
+        for (int i = c.tid; i < 2 * D + R2; i += NCT) {
+            const float *src = i < D ? L->q_norm + i : i < 2 * D ? L->k_norm + (i - D) : p.inv_freq + (i - 2 * D);
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(a.wsm + i)), "l"(src) : "memory");
+        }
+        {
+            const int nk = ns << kpr_log, n = nk + (pos << vpr_log);
+            for (int i = c.tid; i < n; i += NCT) {
+                const bool v = i >= nk;
+                const int iv = v ? i - nk : i, lg = v ? vpr_log : kpr_log, r = iv >> lg, e = iv - (r << lg);
+                const __nv_bfloat16 *src = (v ? vc + d0 : kc) + (size_t)r * d.kvd + kvh * D + e * 8;
+                __nv_bfloat16 *dst = v ? vst + r * SW + e * 8 : kst + r * D + e * 8;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(md_smem_addr(dst)), "l"(src) : "memory");
+            }
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        /* the polls: the query heads (a warp each), the slice's gates, this
+         * token's value (all of it where this item appends), its key */
+        const bool app = s == 0;
+        for (int hh = c.w; hh < group; hh += NCW)
+            md_ll_read(p.mix + (size_t)(kvh * group + hh) * 2 * D, D, tag_in, a.sq + hh * D, c.lane, 32, p, layer, MD_PH_MIX);
+        if (c.w == NCW - 3) { /* the slice's gates: group x SW = 64 words, two a lane, in flight together */
+            const unsigned long long *gw[2];
+            const unsigned gt[2] = {tag_in, tag_in};
+            float gv[2];
+#pragma unroll
+            for (int k = 0; k < 2; k++) {
+                const int i = c.lane + 32 * k, hh = i / SW;
+                gw[k] = p.mix + (size_t)(kvh * group + hh) * 2 * D + D + d0 + (i - hh * SW);
+            }
+            md_ll_gather<2>(gw, gt, 2, gv, p, layer, MD_PH_MIX);
+            a.gts[c.lane] = gv[0];
+            a.gts[c.lane + 32] = gv[1];
+        }
+        if (c.w >= NCW - 2) {
+            const bool key = c.w == NCW - 1;
+            const int v0 = key || app ? 0 : d0;
+            md_ll_read(p.mix + 2 * d.qd + (key ? 0 : d.kvd) + kvh * D + v0, key || app ? D : SW, tag_in, (key ? a.kt : a.vt) + v0, c.lane,
+                       32, p, layer, MD_PH_MIX);
+        }
+        md_trace_mark(p, c, layer, MD_PH_MIX, 9); /* trace: warp 0's query head polled */
+        asm volatile("cp.async.wait_all;" ::: "memory");
+        md_consumer_sync(); /* the weights and staged rows (every thread's copies) and the raw heads */
+        for (int hh = c.w; hh < group; hh += NCW) md_head_norm_rope(a.sq + hh * D, a.wsm, a.wsm + 2 * D, d, pos, rsqrtf((float)D), c.lane);
+        md_trace_mark(p, c, layer, MD_PH_MIX, 4); /* trace: queries waited for and rotated */
+        if (c.w >= NCW - 2) { /* this token's key (rotated) and value slice into shared memory; the first item appends both */
+            const bool key = c.w == NCW - 1;
+            if (key) md_head_norm_rope(a.kt, a.wsm + D, a.wsm + 2 * D, d, pos, 1.0f, c.lane);
+            const float *x = key ? a.kt : a.vt;
+            __nv_bfloat16 *cache = (key ? p.k_cache : p.v_cache) + cache_off + (size_t)pos * d.kvd + kvh * D;
+            for (int i = c.lane; i < D; i += 32) {
+                const __nv_bfloat16 y = __float2bfloat16(x[i]);
+                if (key) kcur[i] = y;
+                else if (i >= d0 && i < d0 + SW) vst[pos * SW + i - d0] = y;
+                if (app) cache[i] = y;
+            }
+            if (app && key && c.lane == 0) /* the fence that publishes the rows to later steps: at the step's end (md_argmax_finish) */
+                *reinterpret_cast<int *>(c.red + MD_KV_APPENDED) = 1;
+        }
+        md_consumer_sync();
+        md_trace_mark(p, c, layer, MD_PH_MIX, 8); /* trace: the append done */
+        md_attention_whole_pv<DL, GROUP>(p, c.vec, kst, vst, kc + kvh * D, ns, pos, kvh, d0, tag_out, layer, c.tid);
+        md_trace_mark(p, c, layer, MD_PH_MIX, 7); /* trace: the item done */
+        md_consumer_sync(); /* the next item reuses the staged rows and c.vec */
+    }
+}
+
 /* Split-KV attention for one token. Item (kv head, chunk of positions) runs
  * every query head of the GQA group over its chunk and publishes a partial
  * (unnormalised o, running max m, sum l) as tagged words; then every item
@@ -1073,6 +1327,11 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
     const md_cuda_dims &d = p.d;
     const int D = d.D, group = d.Hq / d.Hkv, G = gridDim.x;
     const int npos = pos + 1;
+    if (npos <= p.attn_whole) { /* (the host sets attn_whole only for md_attn_whole_shape) */
+        if (D == 256 && group == 4) md_attention_whole<8, 4>(p, c, L, pos, tag_in, tag_out, layer);
+        else md_attention_whole<2, 2>(p, c, L, pos, tag_in, tag_out, layer);
+        return;
+    }
     int chunk = md_div_grid(p, npos * d.Hkv + G - 1);
     chunk = chunk < MD_DEC_ATTN_MIN_CHUNK ? MD_DEC_ATTN_MIN_CHUNK : chunk > MD_DEC_ATTN_MAX_CHUNK ? MD_DEC_ATTN_MAX_CHUNK : chunk;
     const int n_chunks = (npos + chunk - 1) / chunk;
@@ -1370,7 +1629,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         if (L->full) {
             const unsigned long long *src = p.core;
             int n = d.qd;
-            if (MD_DEC_INSTRUMENTED && (p.probe & 16)) { /* timing probe: the first item's partial, not the combine's output */
+            if (MD_DEC_INSTRUMENTED && (p.probe & 16) && pos >= p.attn_whole) { /* timing probe: the first item's partial, not the combine's output */
                 src = p.attn_part;
                 n = d.qd < (d.Hq / d.Hkv) * (d.D + 2) ? d.qd : (d.Hq / d.Hkv) * (d.D + 2);
             }
