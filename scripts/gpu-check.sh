@@ -65,6 +65,9 @@ if [ "$mode" != bench ] && [ "$mode" != decode ]; then
     MEGADELTA_GRID=$g MEGADELTA_WATCHDOG_MS=20000 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper \
       > "$out/grid$g.log" 2>&1; row "grid $g (tiny, hopper)" "rc=$? $(grep -h 'worst' "$out/grid$g.log" | head -1 | cut -c1-50)"
   done
+  # the split-KV path's cross-item waits at a small grid (the rows above attend whole: <= 128 positions)
+  MEGADELTA_ATTN_WHOLE=0 MEGADELTA_GRID=3 MEGADELTA_WATCHDOG_MS=20000 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper \
+    > "$out/grid3-split.log" 2>&1; row "grid 3, split-KV attention (tiny)" "rc=$? $(grep -h 'worst' "$out/grid3-split.log" | head -1 | cut -c1-50)"
   MEGADELTA_DELAY_SEED=12345 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_hopper > "$out/delay.log" 2>&1
   row "random delays (tiny)" "rc=$? $(grep -h worst "$out/delay.log" | head -1 | cut -c1-50)"
   # the split-KV attention (contexts past MEGADELTA_ATTN_WHOLE, by default 128 positions on the
@@ -108,6 +111,12 @@ if [ "$mode" = full ]; then
   rc=$?
   row "compute-sanitizer racecheck (grid 7)" "rc=$rc $(grep -hE 'RACECHECK SUMMARY' "$out/sanitizer-racecheck-grid7.log" | tail -1)"
   [ $rc -ne 0 ] && sanitizer_excerpt "$out/sanitizer-racecheck-grid7.log"
+  # the same with the split-KV attention and its combine
+  MEGADELTA_ATTN_WHOLE=0 MEGADELTA_WATCHDOG_MS=0 MEGADELTA_GRID=7 timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 \
+    build-gpu/tests/gpu/test_gpu_tiny_hopper --steps 4 > "$out/sanitizer-racecheck-grid7-split.log" 2>&1
+  rc=$?
+  row "compute-sanitizer racecheck (grid 7, split-KV)" "rc=$rc $(grep -hE 'RACECHECK SUMMARY' "$out/sanitizer-racecheck-grid7-split.log" | tail -1)"
+  [ $rc -ne 0 ] && sanitizer_excerpt "$out/sanitizer-racecheck-grid7-split.log"
   # folded chunks under the sanitizers (4 KB stages: the tiny model's OUT / O / DOWN fold at grid 16)
   for tool in memcheck racecheck; do
     MEGADELTA_WATCHDOG_MS=0 MEGADELTA_GRID=16 MEGADELTA_STAGE_KB=4 timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 \

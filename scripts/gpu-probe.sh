@@ -2,7 +2,7 @@
 # gpu-probe.sh — on the GPU machine: build the CLI, then the decode trace and
 # tg128 under each timing probe (MEGADELTA_PROBE bits, decode.cuh: 32 = none, the
 # instrumented build's baseline; 1 = no HBM (each CTA re-reads its own L2-resident 128 KB),
-# 2 = no dot products, 4 = no waits, 8 = DOWN reads H inputs, 16 = no attention combine)
+# 2 = no dot products, 4 = no waits, 8 = DOWN reads H inputs, 16 = no attention combine, split-KV contexts only: past MEGADELTA_ATTN_WHOLE)
 # to tell memory time from consumer time. Probe 0 runs the plain build, ~16% faster than
 # the instrumented one (session 10): compare probes with 32. (Until session 5 probe 1 had
 # every CTA copy the same row, an L2 hot spot: 364 tok/s.)

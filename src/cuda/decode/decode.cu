@@ -18,8 +18,9 @@
  *   MEGADELTA_COMBINE_BATCH=N  chunks of split-KV partials the attention's combine lands in
  *                            shared memory at once (default 32; small values test its batches)
  *   MEGADELTA_ATTN_WHOLE=N   contexts up to N positions run md_attention_whole, each item over the
- *                            whole context (default MD_DEC_ATTN_WHOLE, capped by its staging;
- *                            0: always the split-KV attention and its combine)
+ *                            whole context (default MD_DEC_ATTN_WHOLE, capped by its value staging:
+ *                            256 on the 0.8B, 128 on the tiny model; 0: always the split-KV
+ *                            attention and its combine)
  *   MEGADELTA_POLL_NS=N      sleep N ns between polls of tagged words that are not ready yet
  *   MEGADELTA_PACE_NS=N      the producer issues a layer's ring chunks at most 32 KiB per N ns,
  *                            each chunk in proportion to its bytes (default MD_DEC_PACE_NS;
@@ -31,7 +32,7 @@
  *                            phase adds after the previous phase's last CTA, and [when its
  *                            last CTA had its inputs]); the attention items' sub-steps
  *   MEGADELTA_PROBE=bits     timing probes, results wrong by design (decode.cuh: 1 no HBM, 2 no dots, 4 no waits,
- *                            8 DOWN reads H of its I inputs, 16 no attention combine; any bit runs the
+ *                            8 DOWN reads H of its I inputs, 16 no attention combine (split-KV contexts only, past MEGADELTA_ATTN_WHOLE); any bit runs the
  *                            instrumented build: compare with an unused bit, e.g. 32, not with 0)
  * MEGADELTA_TRACE, _DELAY_SEED, _PROBE, _STOP and _POLL_NS run the
  * instrumented build of the kernel (megakernel_instrumented.cu): the same
@@ -191,7 +192,8 @@ md_status md_decode_init(md_session_t *s) {
 
     /* shared memory: vector area (also the attention scratch: queries, scores,
      * stats, the appended key, the staged norm weights and frequencies; then
-     * the combine's landing area), then the ring */
+     * the combine's landing area; or md_attention_whole's, below), then the
+     * ring */
     const int max_chunks = attn_max_chunks(d, G);
     int vec = d->H;
     int combine = 0; /* md_attn_combine: a batch of partials of the widest slice, its gates and merge state */
@@ -203,15 +205,19 @@ md_status md_decode_init(md_session_t *s) {
         combine = need > combine ? need : combine;
     }
     /* md_attention_whole: contexts up to attn_whole positions, capped by its
-     * staged value slices (c.pre, [npos][64 / group] bf16) and its scores'
-     * stride; its vector area: queries, scores, stats, key and value scratch,
-     * norm weights and frequencies, gates, the PV partials of every warp */
+     * staged value slices (c.pre, [npos][64 / group] bf16: 256 positions on
+     * the 0.8B, 128 on the tiny test model) and the context; its vector area
+     * (md_whole_area): queries, scores (attn_whole apart), stats, key and
+     * value scratch, norm weights and frequencies, gates, every warp's P V
+     * sums. Within the split path's width (widths[4]) while attn_whole stays
+     * below ~370 positions (group 4). c.xb holds at least the current key row
+     * (xb_stride >= qd + 32 > D). The warps' P V sums are read as float2:
+     * R / 2 even keeps them 8-byte aligned. */
     int attn_whole = 0, whole_vec = 0;
-    if (d->n_full > 0 && md_attn_whole_shape(d->D, group) && 2 * xb_stride_of(d) >= 2 * d->D) {
+    if (d->n_full > 0 && md_attn_whole_shape(d->D, group) && d->R / 2 % 2 == 0) {
         const long want = md_env_long("MEGADELTA_ATTN_WHOLE", MD_DEC_ATTN_WHOLE);
         const long cap_v = (long)MD_DEC_PRE_FLOATS * 4 / (2 * (64 / group));
         long w = want < cap_v ? want : cap_v;
-        w = w < MD_DEC_ATTN_MAX_CHUNK ? w : MD_DEC_ATTN_MAX_CHUNK;
         w = w < d->n_ctx ? w : d->n_ctx;
         attn_whole = w > 0 ? (int)w : 0;
         whole_vec = group * d->D + group * attn_whole + 2 * MD_DEC_CONSUMER_WARPS * group + 2 * d->D + 2 * d->D + d->R / 2 + 64 +

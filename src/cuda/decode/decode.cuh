@@ -57,7 +57,8 @@ enum {
 /* The head shapes md_attention_whole is built for (head dim D, query heads
  * per kv head): each lane of a warp holds D / 32 dims of a key row, a warp's
  * 32 lanes reduce 32 / group positions x group heads of scores at once, and
- * a PV lane owns one of group x 32 / group pairs of value dims. */
+ * a PV lane owns one of group x 32 / group pairs of value dims. A shape added
+ * here needs its instantiation in md_attention's dispatch (megakernel.cu). */
 __host__ __device__ __forceinline__ bool md_attn_whole_shape(int D, int group) {
     return (D == 256 && group == 4) || (D == 64 && group == 2);
 }
@@ -121,7 +122,7 @@ typedef struct md_decode_params {
     int probe;                         /* timing probes, bits, results wrong: 1 = ring filled from one L2-resident
                                           block (no HBM), 2 = rows skip their dot products, 4 = tagged words
                                           are taken as they are (no waits between CTAs), 8 = DOWN reads only H of
-                                          its I inputs, 16 = no attention combine (O reads the first item's partial) */
+                                          its I inputs, 16 = no attention combine (O reads the first item's partial; split-KV contexts only) */
     unsigned int delay_seed;           /* != 0: random delays at phase boundaries (race hunting) */
     int stop_layer, stop_phase;        /* debug: end every step after this phase (-1: run to the end) */
     unsigned long long *trace;         /* debug: [G][n_layers * 5 + 1][MD_DEC_TRACE_EVENTS] per phase of the last step, or NULL */
