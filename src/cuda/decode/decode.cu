@@ -75,18 +75,6 @@ static int attn_max_chunks(const md_cuda_dims *d, int G) {
     return worst;
 }
 
-/* The widest input of a decode matvec (columns). */
-static int max_matvec_cols(const md_cuda_dims *d) {
-    int m = d->H;
-    const int cols[3] = {d->I, d->Vd, d->qd};
-    for (int i = 0; i < 3; i++) m = cols[i] > m ? cols[i] : m;
-    return m;
-}
-
-/* bf16 elements from the high to the low half of the split phase input in
- * shared memory (c.xb: [2][xb_stride]). */
-static int xb_stride_of(const md_cuda_dims *d) { return (int)align_up((size_t)max_matvec_cols(d), 64) + 32; }
-
 /* The DeltaNet in-projection's shared ("pool") rows per CTA (schedule.cuh,
  * md_in_row): CTA c multiplies pool rows [t[2c], t[2c + 1]) of the 2 Kd +
  * 2 Hv q, k, b and a rows, in whole tiles (16 rows; only the pool's last
@@ -231,13 +219,15 @@ md_status md_decode_init(md_session_t *s) {
     vec = (int)align_up((size_t)vec, 32);
     /* the ring: a stage holds one tile (16 rows) of up to 1024 columns (512
      * where shared memory is small), rows padded (schedule.cuh) */
-    const int max_cols = max_matvec_cols(d);
+    int max_cols = d->H;
+    const int cols[3] = {d->I, d->Vd, d->qd};
+    for (int i = 0; i < 3; i++) max_cols = cols[i] > max_cols ? cols[i] : max_cols;
     const int seg_pref = g->smem_optin >= 160 * 1024 ? 1024 : 512;
     size_t stage = (size_t)MD_DEC_TILE_ROWS * md_seg_stride(max_cols < seg_pref ? max_cols : seg_pref);
     const long stage_env = md_env_long("MEGADELTA_STAGE_KB", 0);
     if (stage_env >= 4 && stage_env <= 96) stage = (size_t)stage_env * 1024;
     /* the phase input split into bf16 high and low halves (the mma operand) */
-    const int xb_stride = xb_stride_of(d);
+    const int xb_stride = (int)align_up((size_t)max_cols, 64) + 32;
     const size_t xb_bytes = (size_t)2 * xb_stride * 2;
     const size_t h_own = (size_t)(d->H + G - 1) / G;
     size_t fixed = (size_t)vec * 4 + MD_RED_FLOATS * 4 + MD_DEC_PRE_FLOATS * 4 + MD_DEC_RES_FLOATS * 4 + align_up(h_own * 4, 16) + xb_bytes;

@@ -976,6 +976,16 @@ __device__ void md_head_norm_rope(float *x, const float *w, const float *f, cons
     __syncwarp();
 }
 
+/* The attention's q and k norm weights and rotary frequencies into shared
+ * memory (wsm: [D] q norm, [D] k norm, [R/2] frequencies) by cp.async, each
+ * consumer thread its share; the caller waits (cp.async.wait_all, a barrier). */
+__device__ __forceinline__ void md_attn_stage_norms(const md_decode_params &p, const md_cuda_layer *L, float *wsm, int D, int R2, int tid) {
+    for (int i = tid; i < 2 * D + R2; i += NCT) {
+        const float *src = i < D ? L->q_norm + i : i < 2 * D ? L->k_norm + (i - D) : p.inv_freq + (i - 2 * D);
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(wsm + i)), "l"(src) : "memory");
+    }
+}
+
 /* The split-KV combine, spread over the items of kv head kvh: item ch, once
  * every item of this CTA wrote its partial, waits for the partials of all
  * chunks in its slice of the head dims, [ch D / n, (ch + 1) D / n) (tagged
@@ -1089,6 +1099,10 @@ struct md_key_dims {
  * and sum; [D] this token's key, [D] its value; [2 D + R/2] norm weights and
  * frequencies; [group][64 / group] the slice's output gates; [NCW][32][2]
  * each warp's P V sums (the host's whole_vec). */
+/* Key rows md_attention_whole stages in c.xb ([2][xb_stride] bf16); this
+ * token's key row comes after them. */
+__device__ __forceinline__ int md_whole_ns_max(int xb_stride, int D) { return 2 * xb_stride / D - 1; }
+
 struct md_whole_area {
     float *sq, *sc, *sml, *kt, *vt, *wsm, *gts, *opart;
     __device__ __forceinline__ md_whole_area(float *vec, int group, int D, int scs, int R2) {
@@ -1120,7 +1134,7 @@ static __device__ __noinline__ void md_attention_whole_pv(const md_decode_params
     constexpr int D = 32 * DL, SW = 64 / GROUP, PB = 32 / GROUP;
     const int w = tid / 32, lane = tid % 32, npos = pos + 1, SCS = p.attn_whole, kvd = p.d.kvd;
     const md_whole_area a(vec, GROUP, D, SCS, p.d.R / 2);
-    const __nv_bfloat16 *kcur = kst + (size_t)(p.xb_stride * 2 / D - 1) * D;
+    const __nv_bfloat16 *kcur = kst + (size_t)md_whole_ns_max(p.xb_stride, D) * D;
     const int hl = lane % GROUP; /* the head of this lane's scores */
     float q[GROUP][DL];          /* this lane's dims of every query head */
 #pragma unroll
@@ -1232,16 +1246,14 @@ __device__ __forceinline__ void md_attention_whole(const md_decode_params &p, md
     const size_t cache_off = (size_t)L->slot * d.n_ctx * d.kvd;
     const __nv_bfloat16 *kc = p.k_cache + cache_off, *vc = p.v_cache + cache_off;
     __nv_bfloat16 *kst = c.xb, *vst = reinterpret_cast<__nv_bfloat16 *>(c.pre);
-    const int ns_max = 2 * c.xb_stride / D - 1, ns = pos < ns_max ? pos : ns_max;
+    const int ns_max = md_whole_ns_max(c.xb_stride, D), ns = pos < ns_max ? pos : ns_max;
     __nv_bfloat16 *kcur = kst + ns_max * D; /* this token's key row, rounded as the cache holds it */
-    const int kpr_log = __ffs(D / 8) - 1, vpr_log = __ffs(SW / 8) - 1; /* 16-byte pieces of a key row, of a value slice (powers of 2) */
+    constexpr int kpr_log = D == 256 ? 5 : 3, vpr_log = SW == 16 ? 1 : 2; /* log2 of the 16-byte pieces of a key row, of a value slice */
+    static_assert(8 << kpr_log == D && 8 << vpr_log == SW, "md_attn_whole_shape");
     for (int item = blockIdx.x; item < items; item += gridDim.x) {
         const int kvh = item / S, s = item - kvh * S, d0 = s * SW;
         /* norm weights, frequencies, staged keys and value slices, while the queries are polled for */
-        for (int i = c.tid; i < 2 * D + R2; i += NCT) {
-            const float *src = i < D ? L->q_norm + i : i < 2 * D ? L->k_norm + (i - D) : p.inv_freq + (i - 2 * D);
-            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(a.wsm + i)), "l"(src) : "memory");
-        }
+        md_attn_stage_norms(p, L, a.wsm, D, R2, c.tid);
         {
             const int nk = ns << kpr_log, n = nk + (pos << vpr_log);
             for (int i = c.tid; i < n; i += NCT) {
@@ -1360,10 +1372,7 @@ __device__ void md_attention(const md_decode_params &p, md_consumer &c, const md
          * the queries are polled for (read after them, they were two more
          * round trips on the critical path) */
         float *wsm = sml + 2 * group + 2 * D; /* [D] q norm, [D] k norm, [R/2] frequencies */
-        for (int i = c.tid; i < 2 * D + d.R / 2; i += NCT) {
-            const float *src = i < D ? L->q_norm + i : i < 2 * D ? L->k_norm + (i - D) : p.inv_freq + (i - 2 * D);
-            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(md_smem_addr(wsm + i)), "l"(src) : "memory");
-        }
+        md_attn_stage_norms(p, L, wsm, D, d.R / 2, c.tid);
         if (staged) { /* the rows earlier steps appended; this token's come from the append below */
             const int have = (j1 < pos ? j1 : pos) - j0, per = D / 8, n = have * per;
             for (int i = c.tid; i < 2 * n; i += NCT) {
