@@ -7,7 +7,7 @@ import gzip
 import os
 import re
 
-DECODE_KERNEL = '_ZN13md_megakernel16md_decode_kernelILb1EE'
+DECODE_KERNEL = '_ZN13md_megakernel16md_decode_kernelILb1ELb1EE'
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 
 

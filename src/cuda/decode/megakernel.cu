@@ -1064,25 +1064,6 @@ static __device__ __noinline__ void md_attn_combine(const md_decode_params &p, f
     }
 }
 
-/* A lane's D / 32 key dims of one position (DL bf16: 16 or 4 bytes), raw. */
-template <int DL>
-struct md_key_dims {
-    typename std::conditional<DL == 8, uint4, unsigned>::type raw;
-    __device__ __forceinline__ void load(const __nv_bfloat16 *src) {
-        static_assert(DL == 8 || DL == 2, "md_attn_whole_shape");
-        raw = *reinterpret_cast<const decltype(raw) *>(src);
-    }
-    __device__ __forceinline__ void to_f32(float (&k)[DL]) const {
-        if constexpr (DL == 8) {
-            md_bf16x8_to_f32(raw, k);
-        } else {
-            const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&raw));
-            k[0] = f.x;
-            k[1] = f.y;
-        }
-    }
-};
-
 /* Attention over the whole context by each item, for short contexts (npos <=
  * p.attn_whole): no split-KV partials, so no combine and no exchange between
  * the items. Item (kv head, slice of 64 / group value dims) computes every
@@ -1094,11 +1075,12 @@ struct md_key_dims {
  * c.xb holds; later key rows are read from the cache in the scores loop. The
  * first item of each kv head appends this token's key and value (released
  * and acquired as in md_attention).
- * The vector area: [group][D] rotated, scaled queries; [group][attn_whole]
- * scores, then exp (score - the warp's max); [NCW][2][group] each warp's max
- * and sum; [D] this token's key, [D] its value; [2 D + R/2] norm weights and
- * frequencies; [group][64 / group] the slice's output gates; [NCW][32][2]
- * each warp's P V sums (the host's whole_vec). */
+ * The vector area: [group][D] rotated, scaled queries (then split in place
+ * by md_split_head); [group][attn_whole] scores, then exp (score - the
+ * warp's max); [NCW][2][group] each warp's max and sum; [D] this token's
+ * key, [D] its value; [2 D + R/2] norm weights and frequencies; [group][64 /
+ * group] the slice's output gates; [NCW][32][2] each warp's P V sums (the
+ * host's whole_vec). */
 /* Key rows md_attention_whole stages in c.xb ([2][xb_stride] bf16); this
  * token's key row comes after them. */
 __device__ __forceinline__ int md_whole_ns_max(int xb_stride, int D) { return 2 * xb_stride / D - 1; }
@@ -1117,78 +1099,112 @@ struct md_whole_area {
     }
 };
 
+/* One query head (D floats in shared memory), in place, by one warp: as
+ * bf16 high halves [D] then low halves [D] (md_bf16_split2), the B operand
+ * of md_attention_whole_pv's scores. */
+template <int D>
+__device__ __forceinline__ void md_split_head(float *x, int lane) {
+    float2 v[D / 64];
+#pragma unroll
+    for (int k = 0; k < D / 64; k++) v[k] = *reinterpret_cast<const float2 *>(x + 2 * (lane + 32 * k));
+    __syncwarp(); /* every lane's pairs read before any is overwritten */
+    __nv_bfloat16 *hi = reinterpret_cast<__nv_bfloat16 *>(x), *lo = hi + D;
+#pragma unroll
+    for (int k = 0; k < D / 64; k++) {
+        __nv_bfloat162 h2, l2;
+        md_bf16_split2(v[k].x, v[k].y, h2, l2);
+        *reinterpret_cast<__nv_bfloat162 *>(hi + 2 * (lane + 32 * k)) = h2;
+        *reinterpret_cast<__nv_bfloat162 *>(lo + 2 * (lane + 32 * k)) = l2;
+    }
+}
+
 /* md_attention_whole's scores, softmax and P V, once the queries are rotated
  * and this token's key (kcur) and value slice are in shared memory.
- * Scores: a warp takes PB = 32 / GROUP positions at a time (batch b, warp b %
- * NCW), a lane D / 32 dims of each (the batch's key loads in flight
- * together); the warp's lanes reduce the batch's PB x GROUP dot products by
- * recursive halving, ending with lane l holding position l / GROUP of the
- * batch for head l % GROUP. The softmax stays within the warp (its own max
- * and sum a head, over its own positions), and so does P V (a lane one
- * (head, pair of dims) of the slice); after the one barrier, warp 0 merges
- * the warps' sums, each rescaled by exp(its max - the max), and publishes. */
+ * Scores on the tensor cores: a warp takes tiles of 16 positions (tile T,
+ * warp T % NCW), A = the tile's key rows (bf16 as the cache holds them), B =
+ * the GROUP query heads (columns n = lane / 4, head n % GROUP; columns past
+ * GROUP repeat heads and are dropped), split into bf16 high and low halves
+ * (two mma's a k-step, as the matvecs). The dot product sums over the dims in
+ * any order, so the k-steps take the dims in the order that lets every lane
+ * load its A and B fragments as whole 16-byte pieces: lane (g = lane / 4, t
+ * = lane % 4) loads dims 32u + 8t .. + 7 of rows g and g + 8 (k-steps 2u and
+ * 2u + 1), the same dims of the queries (split in place by md_split_head).
+ * The softmax stays within the warp (its own max and sum a head, over its own
+ * positions), and so does P V (a lane one (head, pair of dims) of the
+ * slice); after the one barrier, warp 0 merges the warps' sums, each
+ * rescaled by exp(its max - the max), and publishes. */
 template <int DL, int GROUP>
 static __device__ __noinline__ void md_attention_whole_pv(const md_decode_params &p, float *vec, const __nv_bfloat16 *kst,
                                                           const __nv_bfloat16 *vst, const __nv_bfloat16 *kc, int ns, int pos,
                                                           int kvh, int d0, unsigned tag_out, int layer, int tid) {
-    constexpr int D = 32 * DL, SW = 64 / GROUP, PB = 32 / GROUP;
+    constexpr int D = 32 * DL, SW = 64 / GROUP, NU = D / 32, UH = NU < 4 ? NU : 4;
+    static_assert(GROUP % 2 == 0 && GROUP <= 8, "md_attn_whole_shape: B's 8 columns hold the group's heads in pairs");
     const int w = tid / 32, lane = tid % 32, npos = pos + 1, SCS = p.attn_whole, kvd = p.d.kvd;
     const md_whole_area a(vec, GROUP, D, SCS, p.d.R / 2);
     const __nv_bfloat16 *kcur = kst + (size_t)md_whole_ns_max(p.xb_stride, D) * D;
-    const int hl = lane % GROUP; /* the head of this lane's scores */
-    float q[GROUP][DL];          /* this lane's dims of every query head */
-#pragma unroll
-    for (int h = 0; h < GROUP; h++)
-#pragma unroll
-        for (int e = 0; e < DL; e++) q[h][e] = a.sq[h * D + lane * DL + e];
-    float mx = -FLT_MAX;
-    const int nb = (npos + PB - 1) / PB;
+    const int g = lane / 4, t = lane % 4, nt = (npos + 15) / 16;
+    float mx0 = -FLT_MAX, mx1 = -FLT_MAX; /* this lane's max for heads 2t, 2t + 1 */
 #pragma unroll 1
-    for (int b = w; b < nb; b += NCW) {
-        md_key_dims<DL> kr[PB];
+    for (int T = w; T < nt; T += NCW) {
+        const __nv_bfloat16 *row[2];
 #pragma unroll
-        for (int i = 0; i < PB; i++) {
-            const int j = b * PB + i;
-            kr[i].load((j < ns ? kst + j * D : j < pos ? kc + (size_t)j * kvd : kcur) + lane * DL);
+        for (int r = 0; r < 2; r++) { /* rows past the context read this token's key; their scores are dropped */
+            const int j = T * 16 + g + 8 * r;
+            row[r] = (j < ns ? kst + j * D : j < pos ? kc + (size_t)j * kvd : kcur) + 8 * t;
         }
-        float part[32];
+        float acc[2][4] = {}; /* the products with the queries' high, low halves (two accumulators: more spilled the kernel) */
+#pragma unroll 1 /* (UH key pieces a row in flight: unrolled, or with more, the kernel spilled) */
+        for (int u0 = 0; u0 < NU; u0 += UH) {
+            uint4 k0[UH], k1[UH];
 #pragma unroll
-        for (int i = 0; i < PB; i++) {
-            float k[DL];
-            kr[i].to_f32(k);
+            for (int i = 0; i < UH; i++) {
+                k0[i] = *reinterpret_cast<const uint4 *>(row[0] + 32 * (u0 + i));
+                k1[i] = *reinterpret_cast<const uint4 *>(row[1] + 32 * (u0 + i));
+            }
 #pragma unroll
-            for (int h = 0; h < GROUP; h++) {
-                float acc = 0.0f;
-#pragma unroll
-                for (int e = 0; e < DL; e++) acc += k[e] * q[h][e];
-                part[i * GROUP + h] = acc;
+            for (int i = 0; i < UH; i++) {
+                const __nv_bfloat16 *qx = reinterpret_cast<const __nv_bfloat16 *>(a.sq + (g % GROUP) * D) + 32 * (u0 + i) + 8 * t;
+                const uint4 bh = *reinterpret_cast<const uint4 *>(qx), bl = *reinterpret_cast<const uint4 *>(qx + D);
+                const uint32_t ae[4] = {k0[i].x, k1[i].x, k0[i].y, k1[i].y}, ao[4] = {k0[i].z, k1[i].z, k0[i].w, k1[i].w};
+                md_mma_bf16(acc[0], ae, bh.x, bh.y);
+                md_mma_bf16(acc[1], ae, bl.x, bl.y);
+                md_mma_bf16(acc[0], ao, bh.z, bh.w);
+                md_mma_bf16(acc[1], ao, bl.z, bl.w);
             }
         }
+        if (2 * t < GROUP) { /* c0, c1: position T 16 + g, heads 2t, 2t + 1; c2, c3: position + 8 */
 #pragma unroll
-        for (int st = 0; st < 5; st++) { /* recursive halving: keep the half named by this lane's bit m */
-            const int m = 16 >> st;
-            const bool up = (lane & m) != 0;
-#pragma unroll
-            for (int k = 0; k < 16; k++) /* (a bound known before the outer loop unrolls: else part[] goes to local memory) */
-                if (k < m) {
-                    const float send = up ? part[k] : part[k + m], keep = up ? part[k + m] : part[k];
-                    part[k] = keep + __shfl_xor_sync(0xffffffffu, send, m);
+            for (int r = 0; r < 2; r++) {
+                const int j = T * 16 + g + 8 * r;
+                const float s0 = acc[0][2 * r] + acc[1][2 * r], s1 = acc[0][2 * r + 1] + acc[1][2 * r + 1];
+                if (j < npos) {
+                    a.sc[2 * t * SCS + j] = s0;
+                    a.sc[(2 * t + 1) * SCS + j] = s1;
+                    mx0 = fmaxf(mx0, s0);
+                    mx1 = fmaxf(mx1, s1);
                 }
-        }
-        const int j = b * PB + lane / GROUP;
-        if (j < npos) {
-            a.sc[hl * SCS + j] = part[0];
-            mx = fmaxf(mx, part[0]);
+            }
         }
     }
-    /* the warp's max and sum for each head (lanes l, l ^ GROUP, ... share a head) */
+    /* the warp's max for each head (lanes t of every g: reduce over g), then
+     * lane l takes head hl = l % GROUP's from lane hl / 2 */
 #pragma unroll
-    for (int m = GROUP; m < 32; m *= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, m));
+    for (int m = 4; m < 32; m *= 2) {
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, m));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, m));
+    }
+    const int hl = lane % GROUP;
+    const float mhe = __shfl_sync(0xffffffffu, mx0, hl / 2), mho = __shfl_sync(0xffffffffu, mx1, hl / 2);
+    const float mx = hl & 1 ? mho : mhe;
+    __syncwarp(); /* the warp's scores */
     float l = 0.0f;
-    for (int j = w * PB + lane / GROUP; j < npos; j += NCW * PB) { /* this lane's own scores */
-        const float e = __expf(a.sc[hl * SCS + j] - mx);
-        a.sc[hl * SCS + j] = e;
-        l += e;
+#pragma unroll 1
+    for (int T = w; T < nt; T += NCW) { /* exp (score - max) of the warp's positions, lane l the (l / GROUP)-th of each GROUP */
+        for (int j = T * 16 + lane / GROUP; j < T * 16 + 16 && j < npos; j += 32 / GROUP) {
+            const float e = __expf(a.sc[hl * SCS + j] - mx);
+            a.sc[hl * SCS + j] = e;
+            l += e;
+        }
     }
 #pragma unroll
     for (int m = GROUP; m < 32; m *= 2) l += __shfl_xor_sync(0xffffffffu, l, m);
@@ -1204,10 +1220,10 @@ static __device__ __noinline__ void md_attention_whole_pv(const md_decode_params
     const float *ph = a.sc + h * SCS;
     float o0 = 0.0f, o1 = 0.0f;
 #pragma unroll 1
-    for (int b = w; b < nb; b += NCW) {
-        const int j1 = (b + 1) * PB < npos ? (b + 1) * PB : npos;
+    for (int T = w; T < nt; T += NCW) {
+        const int j1 = (T + 1) * 16 < npos ? (T + 1) * 16 : npos;
 #pragma unroll 4
-        for (int j = b * PB; j < j1; j++) {
+        for (int j = T * 16; j < j1; j++) {
             const float pj = ph[j];
             const float2 v2 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(vst + j * SW + 2 * dp));
             o0 += pj * v2.x;
@@ -1292,7 +1308,10 @@ __device__ __forceinline__ void md_attention_whole(const md_decode_params &p, md
         md_trace_mark(p, c, layer, MD_PH_MIX, 9); /* trace: warp 0's query head polled */
         asm volatile("cp.async.wait_all;" ::: "memory");
         md_consumer_sync(); /* the weights and staged rows (every thread's copies) and the raw heads */
-        for (int hh = c.w; hh < group; hh += NCW) md_head_norm_rope(a.sq + hh * D, a.wsm, a.wsm + 2 * D, d, pos, rsqrtf((float)D), c.lane);
+        for (int hh = c.w; hh < group; hh += NCW) {
+            md_head_norm_rope(a.sq + hh * D, a.wsm, a.wsm + 2 * D, d, pos, rsqrtf((float)D), c.lane);
+            md_split_head<D>(a.sq + hh * D, c.lane);
+        }
         md_trace_mark(p, c, layer, MD_PH_MIX, 4); /* trace: queries waited for and rotated */
         if (c.w >= NCW - 2) { /* this token's key (rotated) and value slice into shared memory; the first item appends both */
             const bool key = c.w == NCW - 1;
