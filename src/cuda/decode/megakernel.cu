@@ -933,6 +933,7 @@ __device__ void md_gated_norm_split(const md_decode_params &p, md_consumer &c, u
     md_consumer_sync(); /* the sums of squares (and, word by word, any value) */
     for (int h = c.lane; h < d.Hv; h += 32) { /* every warp the scales of every head, once (not per pair) */
         float ss = 0.0f;
+#pragma unroll 8
         for (int k = 0; k < n_slices; k++) ss += ssq[h * n_slices + k];
         inv[h] = rsqrtf(__fdividef(ss, (float)d.dv) + d.eps);
     }
@@ -1116,6 +1117,37 @@ __device__ __forceinline__ void md_split_head(float *x, int lane) {
         *reinterpret_cast<__nv_bfloat162 *>(hi + 2 * (lane + 32 * k)) = h2;
         *reinterpret_cast<__nv_bfloat162 *>(lo + 2 * (lane + 32 * k)) = l2;
     }
+}
+
+/* md_head_norm_rope for md_attention_whole's heads (32 DL dims): the norm
+ * in registers, every lane's DL values loaded at once and the scale folded
+ * in (the rotation is linear), where md_head_norm_rope's loops run one
+ * value at a time; the rotation as there; a query head (SPLIT) then split in
+ * place (md_split_head). */
+template <int DL, bool SPLIT>
+__device__ __forceinline__ void md_head_norm_rope_reg(float *x, const float *w, const float *f, const md_cuda_dims &d, int pos, float scale,
+                                                      int lane) {
+    float v[DL], ss = 0.0f;
+#pragma unroll
+    for (int k = 0; k < DL; k++) {
+        v[k] = x[lane + 32 * k];
+        ss += v[k] * v[k];
+    }
+    const float inv = rsqrtf(__fdividef(md_warp_sum(ss), (float)(32 * DL)) + d.eps) * scale;
+#pragma unroll
+    for (int k = 0; k < DL; k++) x[lane + 32 * k] = v[k] * inv * (1.0f + w[lane + 32 * k]);
+    __syncwarp();
+    const int R2 = d.R / 2;
+#pragma unroll 1
+    for (int i = lane; i < R2; i += 32) {
+        float sn, cs;
+        sincosf((float)pos * f[i], &sn, &cs);
+        const float x1 = x[i], x2 = x[i + R2];
+        x[i] = x1 * cs - x2 * sn;
+        x[i + R2] = x2 * cs + x1 * sn;
+    }
+    __syncwarp();
+    if constexpr (SPLIT) md_split_head<32 * DL>(x, lane);
 }
 
 /* md_attention_whole's scores, softmax and P V, once the queries are rotated
@@ -1308,14 +1340,11 @@ __device__ __forceinline__ void md_attention_whole(const md_decode_params &p, md
         md_trace_mark(p, c, layer, MD_PH_MIX, 9); /* trace: warp 0's query head polled */
         asm volatile("cp.async.wait_all;" ::: "memory");
         md_consumer_sync(); /* the weights and staged rows (every thread's copies) and the raw heads */
-        for (int hh = c.w; hh < group; hh += NCW) {
-            md_head_norm_rope(a.sq + hh * D, a.wsm, a.wsm + 2 * D, d, pos, rsqrtf((float)D), c.lane);
-            md_split_head<D>(a.sq + hh * D, c.lane);
-        }
+        for (int hh = c.w; hh < group; hh += NCW) md_head_norm_rope_reg<DL, true>(a.sq + hh * D, a.wsm, a.wsm + 2 * D, d, pos, rsqrtf((float)D), c.lane);
         md_trace_mark(p, c, layer, MD_PH_MIX, 4); /* trace: queries waited for and rotated */
         if (c.w >= NCW - 2) { /* this token's key (rotated) and value slice into shared memory; the first item appends both */
             const bool key = c.w == NCW - 1;
-            if (key) md_head_norm_rope(a.kt, a.wsm + D, a.wsm + 2 * D, d, pos, 1.0f, c.lane);
+            if (key) md_head_norm_rope_reg<DL, false>(a.kt, a.wsm + D, a.wsm + 2 * D, d, pos, 1.0f, c.lane);
             const float *x = key ? a.kt : a.vt;
             __nv_bfloat16 *cache = (key ? p.k_cache : p.v_cache) + cache_off + (size_t)pos * d.kvd + kvh * D;
             for (int i = c.lane; i < D; i += 32) {
