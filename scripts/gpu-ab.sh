@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # gpu-ab.sh A B [C ...] — on the GPU machine: A/B two or more versions of
-# the source on the same GPU, alternating builds (A, B, C, A, B, C, ...) with
-# a tg128 bench after each, so machine-to-machine spread (~2% between lent
-# H100s) does not decide the comparison. AB_TARGET (default
+# the source on the same GPU: each version built once, then tg128 benches
+# alternating between their binaries (A, B, C, A, B, C, ...), so
+# machine-to-machine spread (~2% between lent H100s) does not decide the
+# comparison. AB_TARGET (default
 # src/cuda/decode/megakernel.cu) and AB_ROUNDS (default 3) from the
 # environment. Each version is either a file in the
 # working tree that replaces AB_TARGET (default src/cuda/decode/megakernel.cu),
@@ -11,9 +12,8 @@
 # or directories mirroring the repository, every file under them replacing
 # the file at the same path (a change to several files), e.g. ab/a/src/cuda/decode/sync.cuh.
 # (ab/ is ignored by git, so it travels to the GPU machine only when carried)
-# Each version is built once (its binary kept aside), then the rounds
-# alternate the binaries. AB_TESTS (optional): test targets built with each
-# version and run once right after its build by ctest (exit status and worst line).
+# AB_TESTS (optional): test targets built with each version and run once
+# right after its build by ctest (exit status and worst line).
 # Every replaced file is restored at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."

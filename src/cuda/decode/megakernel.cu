@@ -948,6 +948,21 @@ __device__ void md_gated_norm_split(const md_decode_params &p, md_consumer &c, u
 
 /* ---------------------------------------------------------------- attention */
 
+/* Rotate-half RoPE of a head in shared memory (x[0, 2 R2)), in place, by
+ * one warp, the frequencies f[R2] in shared memory too; the warp's earlier
+ * writes to x are done (__syncwarp), and so are its rotations on return. */
+__device__ __forceinline__ void md_rope_rotate(float *x, const float *f, int R2, int pos, int lane) {
+#pragma unroll 1
+    for (int i = lane; i < R2; i += 32) {
+        float sn, cs;
+        sincosf((float)pos * f[i], &sn, &cs);
+        const float x1 = x[i], x2 = x[i + R2];
+        x[i] = x1 * cs - x2 * sn;
+        x[i + R2] = x2 * cs + x1 * sn;
+    }
+    __syncwarp();
+}
+
 /* Zero-centred RMSNorm + rotate-half RoPE of one head already in shared
  * memory (x[D]), in place, by one warp, scaled by `scale`; the norm weights
  * w[D] and the rotary frequencies f[R/2] are in shared memory too. Loops
@@ -962,15 +977,7 @@ __device__ void md_head_norm_rope(float *x, const float *w, const float *f, cons
 #pragma unroll 1
     for (int i = lane; i < D; i += 32) x[i] = x[i] * inv * (1.0f + w[i]);
     __syncwarp();
-#pragma unroll 1
-    for (int i = lane; i < R / 2; i += 32) {
-        float sn, cs;
-        sincosf((float)pos * f[i], &sn, &cs);
-        const float x1 = x[i], x2 = x[i + R / 2];
-        x[i] = x1 * cs - x2 * sn;
-        x[i + R / 2] = x2 * cs + x1 * sn;
-    }
-    __syncwarp();
+    md_rope_rotate(x, f, R / 2, pos, lane);
     if (scale != 1.0f)
 #pragma unroll 1
         for (int i = lane; i < D; i += 32) x[i] *= scale;
@@ -1137,16 +1144,7 @@ __device__ __forceinline__ void md_head_norm_rope_reg(float *x, const float *w, 
 #pragma unroll
     for (int k = 0; k < DL; k++) x[lane + 32 * k] = v[k] * inv * (1.0f + w[lane + 32 * k]);
     __syncwarp();
-    const int R2 = d.R / 2;
-#pragma unroll 1
-    for (int i = lane; i < R2; i += 32) {
-        float sn, cs;
-        sincosf((float)pos * f[i], &sn, &cs);
-        const float x1 = x[i], x2 = x[i + R2];
-        x[i] = x1 * cs - x2 * sn;
-        x[i + R2] = x2 * cs + x1 * sn;
-    }
-    __syncwarp();
+    md_rope_rotate(x, f, d.R / 2, pos, lane);
     if constexpr (SPLIT) md_split_head<32 * DL>(x, lane);
 }
 
@@ -1170,6 +1168,7 @@ static __device__ __noinline__ void md_attention_whole_pv(const md_decode_params
                                                           const __nv_bfloat16 *vst, const __nv_bfloat16 *kc, int ns, int pos,
                                                           int kvh, int d0, unsigned tag_out, int layer, int tid) {
     constexpr int D = 32 * DL, SW = 64 / GROUP, NU = D / 32, UH = NU < 4 ? NU : 4;
+    static_assert(NU % UH == 0, "whole passes of UH key pieces");
     static_assert(GROUP % 2 == 0 && GROUP <= 8, "md_attn_whole_shape: B's 8 columns hold the group's heads in pairs");
     const int w = tid / 32, lane = tid % 32, npos = pos + 1, SCS = p.attn_whole, kvd = p.d.kvd;
     const md_whole_area a(vec, GROUP, D, SCS, p.d.R / 2);
