@@ -4,14 +4,15 @@
 # instruction statistics, per-SASS-instruction stall samples). Writes
 # details.txt, source.csv.gz (per SASS instruction), source-cuda.csv.gz
 # (per CUDA line) and sass-lines.txt.gz (the kernel's SASS with source lines)
-# to $OUT (or ./gpu-profile-out), and prints the kernel's executed SASS
+# to ./gpu-profile-out, all of it also as one profile.tar.gz in $OUT when set
+# (the device tool returns only a few files), and prints the kernel's executed SASS
 # footprint (scripts/sass_footprint.py) and where its warps stall, by function
 # and source line (scripts/stall_lines.py).
 # Usage: scripts/gpu-profile.sh [n_steps]   (default 16)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-$PWD/gpu-profile-out}
-mkdir -p "$out"
+out=$PWD/gpu-profile-out
+rm -rf "$out" && mkdir -p "$out"
 . scripts/gpu-env.sh
 n=${1:-16}
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMD_CUDA_ARCHS="${MD_CUDA_ARCHS:-90a}" -DMD_CUDA_PTX=OFF >"$out/cmake.log" 2>&1 \
@@ -36,3 +37,6 @@ rm -rf "$elf"
 [ -s "$out/sass-lines.txt.gz" ] && python3 scripts/sass_footprint.py "$out/source.csv.gz" "$out/sass-lines.txt.gz" | head -20
 [ -s "$out/sass-lines.txt.gz" ] && python3 scripts/stall_lines.py "$out/source.csv.gz" "$out/sass-lines.txt.gz" 15
 grep -iE 'stall|warp cycles|issued|eligible|active warps|no instruction' "$out/details.txt" | head -60
+if [ -n "${OUT:-}" ]; then
+  tar -czf "$OUT/profile.tar.gz" -C "$out" . && echo "profile files: \$OUT/profile.tar.gz (then scripts/stall_lines.py source.csv.gz sass-lines.txt.gz 25 FUNCTION)"
+fi
