@@ -55,10 +55,11 @@ enum {
                                  MEGADELTA_ATTN_WHOLE, 0: never) */
 
 /* The head shapes md_attention_whole is built for (head dim D, query heads
- * per kv head): each lane of a warp holds D / 32 dims of a key row, a warp's
- * 32 lanes reduce 32 / group positions x group heads of scores at once, and
- * a PV lane owns one of group x 32 / group pairs of value dims. A shape added
- * here needs its instantiation in md_attention's dispatch (megakernel.cu). */
+ * per kv head): the scores' mma holds the group's heads in pairs among its 8
+ * B columns, the cp.async staging copies whole 16-byte pieces of a key row
+ * and of a 64 / group value slice, and a P V lane owns one of group x 32 /
+ * group pairs of value dims. A shape added here needs its instantiation in
+ * md_attention's dispatch (megakernel.cu). */
 __host__ __device__ __forceinline__ bool md_attn_whole_shape(int D, int group) {
     return (D == 256 && group == 4) || (D == 64 && group == 2);
 }

@@ -1072,27 +1072,16 @@ static __device__ __noinline__ void md_attn_combine(const md_decode_params &p, f
     }
 }
 
-/* Attention over the whole context by each item, for short contexts (npos <=
- * p.attn_whole): no split-KV partials, so no combine and no exchange between
- * the items. Item (kv head, slice of 64 / group value dims) computes every
- * score of the GQA group's query heads (the items of a kv head compute the
- * same scores), the softmax, and P V for its slice, then applies the output
- * gate and publishes its slice of core[head * D + d] as md_attn_combine does.
- * Before it waits for the queries it copies into shared memory the value
- * slices of the earlier positions (c.pre) and as many of their key rows as
- * c.xb holds; later key rows are read from the cache in the scores loop. The
- * first item of each kv head appends this token's key and value (released
- * and acquired as in md_attention).
- * The vector area: [group][D] rotated, scaled queries (then split in place
- * by md_split_head); [group][attn_whole] scores, then exp (score - the
- * warp's max); [NCW][2][group] each warp's max and sum; [D] this token's
- * key, [D] its value; [2 D + R/2] norm weights and frequencies; [group][64 /
- * group] the slice's output gates; [NCW][32][2] each warp's P V sums (the
- * host's whole_vec). */
 /* Key rows md_attention_whole stages in c.xb ([2][xb_stride] bf16); this
  * token's key row comes after them. */
 __device__ __forceinline__ int md_whole_ns_max(int xb_stride, int D) { return 2 * xb_stride / D - 1; }
 
+/* md_attention_whole's vector area: [group][D] rotated, scaled queries
+ * (then split in place by md_split_head); [group][attn_whole] scores, then
+ * exp (score - the warp's max); [NCW][2][group] each warp's max and sum; [D]
+ * this token's key, [D] its value; [2 D + R/2] norm weights and frequencies;
+ * [group][64 / group] the slice's output gates; [NCW][32][2] each warp's
+ * P V sums (the host's whole_vec, decode.cu, counts the same floats). */
 struct md_whole_area {
     float *sq, *sc, *sml, *kt, *vt, *wsm, *gts, *opart;
     __device__ __forceinline__ md_whole_area(float *vec, int group, int D, int scs, int R2) {
@@ -1281,8 +1270,19 @@ static __device__ __noinline__ void md_attention_whole_pv(const md_decode_params
     md_trace_mark_tid(p, tid, layer, MD_PH_MIX, 6); /* trace: P V done and published */
 }
 
-/* md_attention_whole: the staging, the polls, the rotations and the append
- * (inline, as md_attention's), then md_attention_whole_pv. */
+/* Attention over the whole context by each item, for short contexts (npos <=
+ * p.attn_whole): no split-KV partials, so no combine and no exchange between
+ * the items. Item (kv head, slice of 64 / group value dims) computes every
+ * score of the GQA group's query heads (the items of a kv head compute the
+ * same scores), the softmax, and P V for its slice, then applies the output
+ * gate and publishes its slice of core[head * D + d] as md_attn_combine does.
+ * Before it waits for the queries it copies into shared memory the value
+ * slices of the earlier positions (c.pre) and as many of their key rows as
+ * c.xb holds; later key rows are read from the cache in the scores loop. The
+ * first item of each kv head appends this token's key and value (released
+ * and acquired as in md_attention).
+ * The staging, the polls, the rotations and the append are inline (as
+ * md_attention's); the scores, softmax and P V are md_attention_whole_pv. */
 template <int DL, int GROUP>
 __device__ __forceinline__ void md_attention_whole(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, int pos,
                                                    unsigned tag_in, unsigned tag_out, int layer) {
