@@ -93,6 +93,8 @@ typedef struct md_decode_params {
     unsigned long long *attn_part;     /* [Hkv][max_chunks][group][D + 2] split-KV partials, tagged words: o, then m, l */
     const int *in_qk;                  /* [G][2] the shared (pool) rows of the DeltaNet in-projection CTA c multiplies:
                                           [in_qk[2c], in_qk[2c + 1]) (schedule.cuh, md_in_row) */
+    const int *qkv_rows;               /* [G][4] the rows of w_qkv CTA c multiplies: [qkv_rows[4c], qkv_rows[4c + 1]) (q, k
+                                          or v), then [qkv_rows[4c + 2], qkv_rows[4c + 3]) (gates) (schedule.cuh, md_qkv_row) */
     int32_t *out_tokens;               /* [n_steps] argmax of each step */
     float *logits;                     /* [V] the last step's logits, or NULL */
     int *diag;                         /* host-mapped [8]: watchdog report */

@@ -107,8 +107,8 @@ __device__ bool md_cursor_next(const md_decode_params &p, md_cursor &c, md_chunk
             const int lim = c.r < c.split ? c.split : c.rows.end;
             const int nr = lim - c.r < MD_DEC_TILE_ROWS ? lim - c.r : MD_DEC_TILE_ROWS;
             const int c0 = c.seg * c.g.sc * c.g.fold, w = c.s.cols - c0 < c.g.sc ? c.s.cols - c0 : c.g.sc;
-            /* (a DeltaNet in-projection tile's rows are contiguous in w_in: md_in_row) */
-            const int row = c.s.local_in ? md_in_row(p, blockIdx.x, md_in_qk(), c.r) : c.r;
+            /* (an in-projection tile's rows are contiguous in the matrix: md_stream_split) */
+            const int row = md_stream_row(p, c.s, c.r);
             k->src = c.s.w + (size_t)row * c.s.cols + c0;
             k->nr = (uint32_t)nr;
             k->bytes = (uint32_t)w * 2u;
@@ -1151,11 +1151,14 @@ __device__ __forceinline__ void md_head_norm_rope_reg(float *x, const float *w, 
  * The softmax stays within the warp (its own max and sum a head, over its own
  * positions), and so does P V (a lane one (head, pair of dims) of the
  * slice); after the one barrier, warp 0 merges the warps' sums, each
- * rescaled by exp(its max - the max), and publishes. */
+ * rescaled by exp(its max - the max), applies the output gates (polled
+ * before the barrier by the last warp, which has the fewest tiles: the
+ * in-projection publishes them after the queries, decode.cu, qkv_table) and
+ * publishes. */
 template <int DL, int GROUP>
 static __device__ __noinline__ void md_attention_whole_pv(const md_decode_params &p, float *vec, const __nv_bfloat16 *kst,
                                                           const __nv_bfloat16 *vst, const __nv_bfloat16 *kc, int ns, int pos,
-                                                          int kvh, int d0, unsigned tag_out, int layer, int tid) {
+                                                          int kvh, int d0, unsigned tag_in, unsigned tag_out, int layer, int tid) {
     constexpr int D = 32 * DL, SW = 64 / GROUP, NU = D / 32, UH = NU < 4 ? NU : 4;
     static_assert(NU % UH == 0, "whole passes of UH key pieces");
     static_assert(GROUP % 2 == 0 && GROUP <= 8, "md_attn_whole_shape: B's 8 columns hold the group's heads in pairs");
@@ -1251,6 +1254,19 @@ static __device__ __noinline__ void md_attention_whole_pv(const md_decode_params
         }
     }
     *reinterpret_cast<float2 *>(a.opart + (w * 32 + lane) * 2) = make_float2(o0, o1);
+    if (w == NCW - 1) { /* the slice's gates: GROUP x SW = 64 words, two a lane, in flight together */
+        const unsigned long long *gw[2];
+        const unsigned gt[2] = {tag_in, tag_in};
+        float gv[2];
+#pragma unroll
+        for (int k = 0; k < 2; k++) {
+            const int i = lane + 32 * k, hg = i / SW;
+            gw[k] = p.mix + (size_t)(kvh * GROUP + hg) * 2 * D + D + d0 + (i - hg * SW);
+        }
+        md_ll_gather<2>(gw, gt, 2, gv, p, layer, MD_PH_MIX);
+        a.gts[lane] = gv[0];
+        a.gts[lane + 32] = gv[1];
+    }
     md_consumer_sync();
     if (w == 0) { /* (a warp without positions: max -FLT_MAX, weight 0; warp 0 has position 0) */
         float M = a.sml[h];
@@ -1312,24 +1328,12 @@ __device__ __forceinline__ void md_attention_whole(const md_decode_params &p, md
             }
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
-        /* the polls: the query heads (a warp each), the slice's gates, this
-         * token's value (all of it where this item appends), its key */
+        /* the polls: the query heads (a warp each), this token's value (all
+         * of it where this item appends), its key; the gates come later
+         * (md_attention_whole_pv) */
         const bool app = s == 0;
         for (int hh = c.w; hh < group; hh += NCW)
             md_ll_read(p.mix + (size_t)(kvh * group + hh) * 2 * D, D, tag_in, a.sq + hh * D, c.lane, 32, p, layer, MD_PH_MIX);
-        if (c.w == NCW - 3) { /* the slice's gates: group x SW = 64 words, two a lane, in flight together */
-            const unsigned long long *gw[2];
-            const unsigned gt[2] = {tag_in, tag_in};
-            float gv[2];
-#pragma unroll
-            for (int k = 0; k < 2; k++) {
-                const int i = c.lane + 32 * k, hh = i / SW;
-                gw[k] = p.mix + (size_t)(kvh * group + hh) * 2 * D + D + d0 + (i - hh * SW);
-            }
-            md_ll_gather<2>(gw, gt, 2, gv, p, layer, MD_PH_MIX);
-            a.gts[c.lane] = gv[0];
-            a.gts[c.lane + 32] = gv[1];
-        }
         if (c.w >= NCW - 2) {
             const bool key = c.w == NCW - 1;
             const int v0 = key || app ? 0 : d0;
@@ -1357,7 +1361,7 @@ __device__ __forceinline__ void md_attention_whole(const md_decode_params &p, md
         }
         md_consumer_sync();
         md_trace_mark(p, c, layer, MD_PH_MIX, 8); /* trace: the append done */
-        md_attention_whole_pv<DL, GROUP>(p, c.vec, kst, vst, kc + kvh * D, ns, pos, kvh, d0, tag_out, layer, c.tid);
+        md_attention_whole_pv<DL, GROUP>(p, c.vec, kst, vst, kc + kvh * D, ns, pos, kvh, d0, tag_in, tag_out, layer, c.tid);
         md_trace_mark(p, c, layer, MD_PH_MIX, 7); /* trace: the item done */
         md_consumer_sync(); /* the next item reuses the staged rows and c.vec */
     }
@@ -1666,7 +1670,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
          * their own, so they are published while the CTA multiplies its
          * items' v and z rows (schedule.cuh, md_in_row) */
         md_consume_rows<false>(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) {
-            if (L->full) md_ll_store(p.mix + r, v, t_in);
+            if (L->full) md_ll_store(p.mix + md_qkv_row(r), v, t_in);
             else md_in_epilogue(p, c, L, r, v, t_in);
         });
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 3);
@@ -1772,6 +1776,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)
     for (int i = threadIdx.x; i < MD_DEC_RES_FLOATS; i += blockDim.x) res[i] = 0.0f;
     if (threadIdx.x == 0) *md_trace_stall_word(red) = *md_trace_mma_word(red) = 0;
     if (threadIdx.x == 0) md_in_qk_load(p);
+    if (threadIdx.x == 32) md_qkv_load(p);
     if (threadIdx.x == 0) {
         for (int s = 0; s < p.n_stages; s++) {
             md_mbar_init(&full[s], HOPPER ? 1 : 32);

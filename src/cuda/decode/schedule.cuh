@@ -56,11 +56,16 @@ __device__ __forceinline__ md_range md_split_grid(const md_decode_params &p, int
 
 /* A streamed phase: its matrix, and the unit rows are grouped in (2 for the
  * interleaved gate/up pairs). */
+enum {
+    MD_ROWS_PLAIN = 0, /* rows [begin, end) of md_split_grid */
+    MD_ROWS_IN,        /* a DeltaNet in-projection: virtual rows in the CTA's own order (md_in_row) */
+    MD_ROWS_QKV        /* an attention in-projection: virtual rows, two ranges of w_qkv (md_qkv_row) */
+};
 typedef struct md_stream {
     const __nv_bfloat16 *w;
     int rows, cols, unit;
-    bool local_in; /* a DeltaNet in-projection: rows in the CTA's own order (md_in_row) */
-    md_fold fold;  /* folded chunks (md_phase_geom), or fold.sc == 0 */
+    int order;    /* MD_ROWS_* */
+    md_fold fold; /* folded chunks (md_phase_geom), or fold.sc == 0 */
 } md_stream;
 
 /* The DeltaNet in-projection keeps the recurrence's column inputs on its
@@ -116,12 +121,40 @@ __device__ __forceinline__ int md_in_row(const md_decode_params &p, int c, const
     return (e < MD_DEC_REC_COLS ? 2 * d.Kd : d.cd - MD_DEC_REC_COLS) + item * MD_DEC_REC_COLS + e; /* v, z */
 }
 
+/* The attention in-projection's rows of this CTA (p.qkv_rows, dealt by the
+ * host: decode.cu, qkv_table): a range of q, k or v rows of w_qkv, then a
+ * range of gate rows, each tiled and published on its own (md_stream_split),
+ * so the items' inputs are out before the gates. Kept in shared memory from
+ * the kernel's start, as md_s_in_qk. */
+static __shared__ int md_s_qkv[4];
+
+static __device__ __forceinline__ void md_qkv_load(const md_decode_params &p) {
+#pragma unroll
+    for (int k = 0; k < 4; k++) md_s_qkv[k] = p.qkv_rows[4 * blockIdx.x + k];
+}
+
+/* Virtual rows before the gates. */
+__device__ __forceinline__ int md_qkv_first(void) {
+    return md_s_qkv[1] - md_s_qkv[0];
+}
+
+/* Row of w_qkv behind this CTA's virtual row k. */
+__device__ __forceinline__ int md_qkv_row(int k) {
+    const int n0 = md_qkv_first();
+    return k < n0 ? md_s_qkv[0] + k : md_s_qkv[2] + (k - n0);
+}
+
+/* Row of s.w behind this CTA's row k of the phase. */
+__device__ __forceinline__ int md_stream_row(const md_decode_params &p, const md_stream &s, int k) {
+    return s.order == MD_ROWS_IN ? md_in_row(p, blockIdx.x, md_in_qk(), k) : s.order == MD_ROWS_QKV ? md_qkv_row(k) : k;
+}
+
 /* Fills s and returns true when (layer, phase) streams weights; layer ==
  * n_layers is the LM head (phase 0). */
 __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int layer, int phase, md_stream *s) {
     const md_cuda_dims &d = p.d;
     s->unit = 1;
-    s->local_in = false;
+    s->order = MD_ROWS_PLAIN;
     s->fold.sc = s->fold.n = 0;
     if (layer == d.n_layers) {
         s->w = p.lm_head;
@@ -135,7 +168,7 @@ __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int l
         s->w = L->full ? L->w_qkv : L->w_in;
         s->rows = L->full ? d.n_qkv : d.n_in;
         s->cols = d.H;
-        s->local_in = !L->full;
+        s->order = L->full ? MD_ROWS_QKV : MD_ROWS_IN;
         return true;
     case MD_PH_MIX_OUT:
         s->w = L->full ? L->w_o : L->w_out;
@@ -161,10 +194,13 @@ __device__ __forceinline__ bool md_phase_stream(const md_decode_params &p, int l
 }
 
 /* Where a phase's tiles restart: the DeltaNet in-projection's item rows
- * begin a tile of their own after the pool rows (so every tile's rows are
- * contiguous in w_in, and the pool is published in batches of its own). */
+ * begin a tile of their own after the pool rows, the attention
+ * in-projection's gate rows after its q, k or v rows (so every tile's rows
+ * are contiguous in the matrix, and the first part is published in batches
+ * of its own). */
 __device__ __forceinline__ int md_stream_split(const md_decode_params &p, const md_stream &s) {
-    if (!s.local_in) return 0;
+    if (s.order == MD_ROWS_QKV) return md_qkv_first();
+    if (s.order != MD_ROWS_IN) return 0;
     const md_range qk = md_in_qk();
     return qk.end - qk.begin;
 }
@@ -172,9 +208,13 @@ __device__ __forceinline__ int md_stream_split(const md_decode_params &p, const 
 /* The rows [begin, end) of a streamed phase that this CTA streams. */
 __device__ __forceinline__ md_range md_stream_rows(const md_decode_params &p, const md_stream &s) {
     const int cta = blockIdx.x;
-    if (s.local_in) { /* virtual rows (md_in_row) */
+    if (s.order == MD_ROWS_IN) { /* virtual rows (md_in_row) */
         const md_range qk = md_in_qk();
         const md_range r = {0, qk.end - qk.begin + MD_DEC_IN_ITEM_ROWS * md_in_items(p, cta)};
+        return r;
+    }
+    if (s.order == MD_ROWS_QKV) { /* virtual rows (md_qkv_row) */
+        const md_range r = {0, md_qkv_first() + md_s_qkv[3] - md_s_qkv[2]};
         return r;
     }
     /* gate/up: whole pairs of units (4 rows), so a CTA's outputs come in the
