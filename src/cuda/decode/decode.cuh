@@ -17,7 +17,8 @@
  *   linear layer: IN (w_in + conv + SiLU; the shared q/k/b/a rows published, each recurrence item's own
  *                 v/z rows kept on its CTA: schedule.cuh)  REC (DeltaNet recurrence, no weights)
  *                 OUT (gated RMSNorm + w_out, residual add)  GU (norm + gate/up)  DOWN (residual add)
- *   full layer:   QKV (w_qkv)  ATTN (norm + RoPE + KV append + split-KV attention, no weights)
+ *   full layer:   QKV (w_qkv; each CTA's q/k/v rows first, its output-gate rows after them: schedule.cuh)
+ *                 ATTN (norm + RoPE + KV append + attention over the whole context or split-KV, no weights)
  *                 O (w_o, residual add)  GU  DOWN
  *   LM:           final norm + LM head + argmax (every CTA reduces all the CTAs' candidates)
  * Tag of (step epoch e, layer, phase) = e * (n_layers * 5 + 1) + layer * 5 + phase + 1

@@ -13,7 +13,8 @@
  * [res: per-warp partial dot products][xb: the input as bf16 high/low
  * halves][h_own: this CTA's residual rows][conv windows resident for the
  * launch, when p.conv_rows (md_conv_win)]; and, static, this CTA's pool
- * range of the DeltaNet in-projection (md_s_in_qk, schedule.cuh).
+ * range of the DeltaNet in-projection and its two row ranges of the
+ * attention in-projection (md_s_in_qk, md_s_qkv: schedule.cuh).
  *
  * Row dot products run on the tensor cores: a 16-row tile of weights times
  * the input split into two bf16 halves (x = hi + lo) as two columns of an
@@ -1776,7 +1777,7 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)
     for (int i = threadIdx.x; i < MD_DEC_RES_FLOATS; i += blockDim.x) res[i] = 0.0f;
     if (threadIdx.x == 0) *md_trace_stall_word(red) = *md_trace_mma_word(red) = 0;
     if (threadIdx.x == 0) md_in_qk_load(p);
-    if (threadIdx.x == 32) md_qkv_load(p);
+    if (threadIdx.x == 32) md_qkv_load(p); /* (another warp than md_in_qk_load's: the loads in flight together) */
     if (threadIdx.x == 0) {
         for (int s = 0; s < p.n_stages; s++) {
             md_mbar_init(&full[s], HOPPER ? 1 : 32);
