@@ -1154,7 +1154,7 @@ __device__ __forceinline__ void md_head_norm_rope_reg(float *x, const float *w, 
  * slice); after the one barrier, warp 0 merges the warps' sums, each
  * rescaled by exp(its max - the max), applies the output gates (polled
  * before the barrier by the last warp, which has the fewest tiles: the
- * in-projection publishes them after the queries, decode.cu, qkv_table) and
+ * in-projection publishes them after the queries: row_tables.cu) and
  * publishes. */
 template <int DL, int GROUP>
 static __device__ __noinline__ void md_attention_whole_pv(const md_decode_params &p, float *vec, const __nv_bfloat16 *kst,
@@ -1669,7 +1669,8 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
          * took ~2 us longer in its epilogues: cold instruction fetches). A
          * DeltaNet layer's pool rows (q, k, b, a) come first, in batches of
          * their own, so they are published while the CTA multiplies its
-         * items' v and z rows (schedule.cuh, md_in_row) */
+         * items' v and z rows (schedule.cuh, md_in_row); likewise an
+         * attention layer's q, k or v rows before its gate rows (md_qkv_row) */
         md_consume_rows<false>(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) {
             if (L->full) md_ll_store(p.mix + md_qkv_row(r), v, t_in);
             else md_in_epilogue(p, c, L, r, v, t_in);

@@ -54,13 +54,15 @@ __device__ __forceinline__ md_range md_split_grid(const md_decode_params &p, int
     return md_split_base(units, (int)gridDim.x, c, md_div_grid(p, units));
 }
 
-/* A streamed phase: its matrix, and the unit rows are grouped in (2 for the
- * interleaved gate/up pairs). */
+/* Which rows of a phase a CTA streams, in which order (md_stream_rows, md_stream_row). */
 enum {
     MD_ROWS_PLAIN = 0, /* rows [begin, end) of md_split_grid */
     MD_ROWS_IN,        /* a DeltaNet in-projection: virtual rows in the CTA's own order (md_in_row) */
     MD_ROWS_QKV        /* an attention in-projection: virtual rows, two ranges of w_qkv (md_qkv_row) */
 };
+
+/* A streamed phase: its matrix, and the unit rows are grouped in (2 for the
+ * interleaved gate/up pairs). */
 typedef struct md_stream {
     const __nv_bfloat16 *w;
     int rows, cols, unit;
@@ -74,15 +76,14 @@ typedef struct md_stream {
  * which the head's items share, and its own v and z columns. So CTA c
  * multiplies, in this order: a share of the shared rows (the q and k rows,
  * then every head's b and a rows: a "pool" the host table p.in_qk deals
- * out in whole tiles, decode.cu), published as tagged words in a batch of their
- * own; then for each of its items the 16 v rows and the 16 z rows, whose
+ * out in whole tiles, row_tables.cu), published as tagged words in a batch
+ * of their own; then for each of its items the 16 v rows and the 16 z rows, whose
  * outputs stay in the CTA's shared memory (c.vec after the input h) for its
  * recurrence. The pool's exchange then overlaps the item rows instead of
  * following the whole phase. (0.8B on 132 SMs: 16-48 pool rows a CTA, +32
- * item rows on the 128 with an item: at most 4 tiles; decode.cu,
- * in_qk_table.) Rows are numbered
- * per CTA ("virtual" rows 0 .. md_stream_rows().end); md_in_row maps them
- * to rows of w_in. */
+ * item rows on the 128 with an item: at most 4 tiles; row_tables.cu,
+ * md_dec_in_qk_table.) Rows are numbered per CTA ("virtual" rows 0 ..
+ * md_stream_rows().end); md_in_row maps them to rows of w_in. */
 #define MD_DEC_IN_ITEM_ROWS (2 * MD_DEC_REC_COLS)
 
 /* Recurrence items of CTA c. */
@@ -122,7 +123,7 @@ __device__ __forceinline__ int md_in_row(const md_decode_params &p, int c, const
 }
 
 /* The attention in-projection's rows of this CTA (p.qkv_rows, dealt by the
- * host: decode.cu, qkv_table): a range of q, k or v rows of w_qkv, then a
+ * host: row_tables.cu, md_dec_qkv_table): a range of q, k or v rows of w_qkv, then a
  * range of gate rows, each tiled and published on its own (md_stream_split),
  * so the items' inputs are out before the gates. Kept in shared memory from
  * the kernel's start, as md_s_in_qk. */
