@@ -31,6 +31,7 @@
  *                            time line (each SM's clock fitted to %globaltimer: how much each
  *                            phase adds after the previous phase's last CTA, and [when its
  *                            last CTA had its inputs]); the attention items' sub-steps
+ *   MEGADELTA_TRACE_DUMP=FILE with MEGADELTA_TRACE=1, also every CTA's raw events as CSV (trace.cu)
  *   MEGADELTA_PROBE=bits     timing probes, results wrong by design (decode.cuh: 1 no HBM, 2 no dots, 4 no waits,
  *                            8 DOWN reads H of its I inputs, 16 no attention combine (split-KV contexts only, past MEGADELTA_ATTN_WHOLE); any bit runs the
  *                            instrumented build: compare with an unused bit, e.g. 32, not with 0)

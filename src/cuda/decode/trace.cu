@@ -241,6 +241,28 @@ static void stragglers(const trace *tr) {
     free(late);
 }
 
+/* MEGADELTA_TRACE_DUMP=FILE: every CTA's raw events of every slot as CSV
+ * (cta, layer, phase, kind, then events 0-9 in cycles after event 0 and
+ * event 10, %globaltimer ns at event 0), for analyses the tables above do
+ * not make. Events 4-8 are sub-step clocks in the recurrence and attention
+ * (md_trace_mark), counts elsewhere (md_trace_record). */
+static void dump_events(const trace *tr, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "MEGADELTA_TRACE_DUMP: cannot write %s\n", path);
+        return;
+    }
+    fprintf(f, "cta,layer,phase,kind,e1,e2,e3,e4,e5,e6,e7,e8,e9,t0_ns,cycles_per_us\n");
+    for (int b = 0; b < tr->G; b++)
+        for (int sl = 0; sl < tr->slots; sl++) {
+            const unsigned long long *e = events(tr, b, sl);
+            fprintf(f, "%d,%d,%d,%s", b, sl / MD_PHASES_PER_LAYER, sl % MD_PHASES_PER_LAYER, kind_names[kind_of(tr, sl)]);
+            for (int k = 1; k < 10; k++) fprintf(f, ",%lld", (long long)(e[k] - e[0]));
+            fprintf(f, ",%llu,%.3f\n", e[10], 1.0 / tr->us);
+        }
+    fclose(f);
+}
+
 void md_decode_print_trace(const md_cuda_ctx *g, const struct md_decode *dec) {
     const int slots = g->dims.n_layers * MD_PHASES_PER_LAYER + 1;
     const size_t n = (size_t)dec->grid * slots * MD_DEC_TRACE_EVENTS;
@@ -255,5 +277,7 @@ void md_decode_print_trace(const md_cuda_ctx *g, const struct md_decode *dec) {
     critical_path(&tr);
     attention_items(&tr);
     stragglers(&tr);
+    const char *dump = getenv("MEGADELTA_TRACE_DUMP");
+    if (dump && *dump) dump_events(&tr, dump);
     free(t);
 }
