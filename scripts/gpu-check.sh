@@ -87,9 +87,14 @@ if [ "$mode" != bench ] && [ "$mode" != decode ]; then
     MEGADELTA_STAGE_KB=4 timeout 300 build-gpu/tests/gpu/test_gpu_tiny_$k > "$out/fold-$k.log" 2>&1
     row "folded chunks (tiny, 4 KB stages, $k)" "rc=$? $(grep -h worst "$out/fold-$k.log" | head -1 | cut -c1-50)"
   done
-  MEGADELTA_STAGE_KB=4 MEGADELTA_TRACE=1 build-gpu/megadelta bench --preset tiny -p 0 -n 8 -r 1 > /dev/null 2> "$out/fold-trace.log"
+  MEGADELTA_STAGE_KB=4 MEGADELTA_TRACE=1 MEGADELTA_TRACE_DUMP="$out/fold-trace.csv" build-gpu/megadelta bench --preset tiny -p 0 -n 8 -r 1 \
+    > /dev/null 2> "$out/fold-trace.log"
   grep -q 'OUT / O / DOWN folded' "$out/fold-trace.log"
   row "  (tiny at 4 KB stages: the trace)" "rc=$? $(grep -o 'OUT / O / DOWN [a-z ]*' "$out/fold-trace.log" | head -1)"
+  # the raw dump: a header, then one line per CTA and slot (the tiny model: 4 layers x 5 phases + the LM head)
+  lines=$(($(wc -l < "$out/fold-trace.csv" 2>/dev/null || echo 0) - 1))
+  [ "$lines" -gt 0 ] && [ $((lines % 21)) -eq 0 ] && head -1 "$out/fold-trace.csv" | grep -q '^cta,layer,phase,kind,'
+  row "  (the trace's raw dump)" "rc=$? $lines lines, $((lines / 21)) CTAs"
   # every timing probe runs to its end (results wrong by design: only the exit status counts)
   MEGADELTA_PROBE=31 MEGADELTA_WATCHDOG_MS=20000 timeout 300 build-gpu/megadelta bench --preset tiny -p 0 -n 16 -r 1 > "$out/probes.log" 2>&1
   row "probes 1-16 together (tiny bench)" "rc=$?"
