@@ -45,6 +45,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/decode/decode.cuh"
+#include "cuda/decode/qkv_rows.h"
 #include "cuda/decode/schedule.cuh"
 
 #define MD_RED_FLOATS 128
@@ -246,7 +247,7 @@ md_status md_decode_init(md_session_t *s) {
     MD_CUDA_CHECK(cudaMemsetAsync(b + tagged_end, 0xff, off - tagged_end, g->stream));
     {
         int *qkv_rows = NULL;
-        if ((st = md_dec_qkv_table(d, G, attn_whole ? d->Hkv * d->D * group / 64 : 0, &qkv_rows)) != MD_OK) return st; /* (items: md_attention_whole) */
+        if ((st = md_dec_qkv_table(d->Hq, d->D, d->qd, d->kvd, G, attn_whole ? d->Hkv * d->D * group / 64 : 0, &qkv_rows)) != MD_OK) return st; /* (items: md_attention_whole) */
         int *qk_table = md_dec_in_qk_table(d, G);
         if (!qk_table) {
             free(qkv_rows);

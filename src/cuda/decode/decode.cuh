@@ -194,10 +194,9 @@ md_status md_decode_launch_instrumented(md_cuda_ctx *g, const md_decode_params *
 md_status md_decode_prepare_instrumented(bool hopper, size_t smem);
 int md_decode_max_clusters_instrumented(bool hopper, size_t smem, int cluster);
 
-/* the in-projections' rows per CTA (row_tables.cu) */
+/* the DeltaNet in-projection's rows per CTA (row_tables.cu; the attention's: qkv_rows.h) */
 int md_dec_items_of(int c, int items, int G);
 int *md_dec_in_qk_table(const md_cuda_dims *d, int G);
-md_status md_dec_qkv_table(const md_cuda_dims *d, int G, int att_ctas, int **out);
 
 /* MEGADELTA_TRACE=1: where the last step's time went, to stderr (trace.cu) */
 void md_decode_print_trace(const md_cuda_ctx *g, const struct md_decode *dec);

@@ -1154,7 +1154,7 @@ __device__ __forceinline__ void md_head_norm_rope_reg(float *x, const float *w, 
  * slice); after the one barrier, warp 0 merges the warps' sums, each
  * rescaled by exp(its max - the max), applies the output gates (polled
  * before the barrier by the last warp, which has the fewest tiles: the
- * in-projection publishes them after the queries: row_tables.cu) and
+ * in-projection publishes them after the queries: qkv_rows.c) and
  * publishes. */
 template <int DL, int GROUP>
 static __device__ __noinline__ void md_attention_whole_pv(const md_decode_params &p, float *vec, const __nv_bfloat16 *kst,

@@ -123,7 +123,7 @@ __device__ __forceinline__ int md_in_row(const md_decode_params &p, int c, const
 }
 
 /* The attention in-projection's rows of this CTA (p.qkv_rows, dealt by the
- * host: row_tables.cu, md_dec_qkv_table): a range of q, k or v rows of w_qkv, then a
+ * host: qkv_rows.c, md_dec_qkv_table): a range of q, k or v rows of w_qkv, then a
  * range of gate rows, each tiled and published on its own (md_stream_split),
  * so the items' inputs are out before the gates. Kept in shared memory from
  * the kernel's start, as md_s_in_qk. */
