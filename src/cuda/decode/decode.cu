@@ -247,7 +247,8 @@ md_status md_decode_init(md_session_t *s) {
     MD_CUDA_CHECK(cudaMemsetAsync(b + tagged_end, 0xff, off - tagged_end, g->stream));
     {
         int *qkv_rows = NULL;
-        if ((st = md_dec_qkv_table(d->Hq, d->D, d->qd, d->kvd, G, attn_whole ? d->Hkv * d->D * group / 64 : 0, &qkv_rows)) != MD_OK) return st; /* (items: md_attention_whole) */
+        const int att_ctas = attn_whole ? md_attn_whole_items(d->Hkv, d->D, group) : 0;
+        if ((st = md_dec_qkv_table(d->Hq, d->D, d->qd, d->kvd, G, att_ctas, &qkv_rows)) != MD_OK) return st;
         int *qk_table = md_dec_in_qk_table(d, G);
         if (!qk_table) {
             free(qkv_rows);

@@ -65,6 +65,12 @@ __host__ __device__ __forceinline__ bool md_attn_whole_shape(int D, int group) {
     return (D == 256 && group == 4) || (D == 64 && group == 2);
 }
 
+/* md_attention_whole's items: (kv head, slice of 64 / group value dims);
+ * item i runs on CTA i % G. */
+__host__ __device__ __forceinline__ int md_attn_whole_items(int Hkv, int D, int group) {
+    return Hkv * (D / (64 / group));
+}
+
 /* Folded ring chunks of a phase with H rows (schedule.cuh, md_phase_geom):
  * piece width in columns and chunks, or sc == 0 when not folded. */
 typedef struct md_fold {

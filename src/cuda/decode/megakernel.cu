@@ -1305,7 +1305,7 @@ __device__ __forceinline__ void md_attention_whole(const md_decode_params &p, md
                                                    unsigned tag_in, unsigned tag_out, int layer) {
     const md_cuda_dims &d = p.d;
     constexpr int D = 32 * DL, group = GROUP, SW = 64 / group, S = D / SW;
-    const int items = d.Hkv * S, R2 = d.R / 2;
+    const int items = md_attn_whole_items(d.Hkv, D, group), R2 = d.R / 2;
     const md_whole_area a(c.vec, group, D, p.attn_whole, R2);
     const size_t cache_off = (size_t)L->slot * d.n_ctx * d.kvd;
     const __nv_bfloat16 *kc = p.k_cache + cache_off, *vc = p.v_cache + cache_off;

@@ -58,10 +58,9 @@ static bool deal_segments(const int *b, const int *n, int nseg, int limit, int G
  * they fit, only to CTAs without a whole-context attention item (the items
  * run on CTAs 0 .. att_ctas - 1): those start their item after their q/k/v
  * rows, as early as the last q/k/v rows are out, while the others multiply
- * the gates. Where
- * that gives a CTA with an item more than 8 rows beyond an even split of all
- * rows, or another more than 16 (small grids), CTA c takes its even split's
- * contiguous rows as its first range and no second. (0.8B on 132 SMs, 32
+ * the gates. Where that gives a CTA with an item more than 8 rows beyond an
+ * even split of all rows, or another more than 16 (small grids), CTA c takes
+ * its even split's contiguous rows as its first range and no second. (0.8B on 132 SMs, 32
  * items: 16 or 24 q/k/v rows on CTAs 0-130, 16 or 24 gate rows on CTAs 44-131:
  * at most 24 rows on a CTA with an item, 48 on the others, against 39 split
  * evenly.) Every row is checked to be dealt once. Sets *out to a malloc'ed
