@@ -512,7 +512,8 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
     return stall;
 }
 
-/* Consumes this CTA's chunks of a streamed phase: the rows' dot products
+/* Consumes this CTA's chunks of a streamed phase (its schedule: the plan of
+ * `kind`, MD_PLAN_*, schedule.cuh): the rows' dot products
  * with the phase input (c.vec, split into c.xb here) on the tensor cores,
  * then epi(row, value) for plain phases, epi(output pair, a0, a1) with the
  * SwiGLU outputs of two gate/up pairs for GU (md_res_flush). Chunk k of the phase is tile k / nseg, segment
@@ -522,24 +523,20 @@ __device__ __forceinline__ long long md_rows_batch(const md_decode_params &p, md
  * consumer barrier (the flush): the next phase overwrites c.vec and c.xb. Thread 0 adds the cycles it waited for
  * chunks to the trace (the maximum over warps, md_trace_stall_word). */
 template <bool FOLDABLE, typename Epi>
-__device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, const md_stream &s, int layer, int phase,
-                                                Epi epi) {
-    const md_range rows = md_stream_rows(p, s);
+__device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_consumer &c, int kind, int layer, int phase, Epi epi) {
+    const md_plan pl = md_s_plan[kind]; /* (schedule.cuh: computed once a launch) */
+    const md_range rows = {pl.r_begin, pl.r_end};
     md_geom gm; /* (FOLDABLE: the phases that may fold, OUT / O and DOWN; the others keep the plain row loop's code) */
-    if (FOLDABLE) {
-        gm = md_phase_geom(p, s);
-    } else {
-        gm.sc = md_seg_cols(s.cols, p.stage_bytes);
-        gm.nseg = md_seg_count(s.cols, gm.sc);
-        gm.fold = 1;
-    }
+    gm.sc = pl.sc;
+    gm.nseg = pl.nseg;
+    gm.fold = FOLDABLE ? pl.fold : 1;
     constexpr int TB = MD_DEC_RES_ROWS / MD_DEC_TILE_ROWS; /* tiles per batch */
-    if (!c.presplit) md_split_input(c.vec, c.xb, c.xb_stride, c.tid, s.cols);
+    if (!c.presplit) md_split_input(c.vec, c.xb, c.xb_stride, c.tid, pl.cols);
     if (MD_TRACING(p)) c.t_split = clock64();
     /* one or two parts (md_stream_split: the DeltaNet in-projection's pool
      * rows, then its item rows), each tiled from its start and flushed in
      * batches of its own */
-    const int split = md_stream_split(p, s);
+    const int split = pl.split;
     bool any = false;
     for (int part = split > rows.begin ? 0 : 1; part < 2; part++) {
         const int r0 = part == 0 ? rows.begin : (split > rows.begin ? split : rows.begin), r1 = part == 0 ? split : rows.end;
@@ -547,7 +544,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
         for (int tb = 0; tb < n_tiles; tb += TB) {
             const int te = tb + TB < n_tiles ? tb + TB : n_tiles;
             long long mma = 0;
-            const long long stall = md_rows_batch<FOLDABLE>(p, c, r0, r1, s.cols, gm, tb, te, layer, phase, &mma);
+            const long long stall = md_rows_batch<FOLDABLE>(p, c, r0, r1, pl.cols, gm, tb, te, layer, phase, &mma);
             if (MD_TRACING(p)) { /* the most any warp of the CTA waited for its chunks, and multiplied them, in this phase */
                 if (c.lane == 0) atomicMax(md_trace_stall_word(c.red), (unsigned long long)stall);
                 if (c.lane == 0) atomicMax(md_trace_mma_word(c.red), (unsigned long long)mma);
@@ -555,7 +552,7 @@ __device__ __forceinline__ void md_consume_rows(const md_decode_params &p, md_co
             }
             const int first = r0 + tb * MD_DEC_TILE_ROWS, last = r0 + te * MD_DEC_TILE_ROWS;
             md_res_batch batch = {first, (last < r1 ? last : r1) - first};
-            md_res_flush(p, c, s.unit, batch, te == n_tiles && (part == 1 || r1 == rows.end), epi);
+            md_res_flush(p, c, kind == MD_PLAN_GU ? 2 : 1, batch, te == n_tiles && (part == 1 || r1 == rows.end), epi);
             any = true;
         }
     }
@@ -678,10 +675,10 @@ __device__ __forceinline__ void md_maybe_delay(const md_decode_params &p, md_con
  * input (a plain copy loop stalled ~2 round trips there). Layout per
  * virtual row: K-1 window values, then K taps; when the windows are
  * resident (p.conv_rows), the K taps alone. */
-__device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L, const md_stream &s) {
+__device__ void md_in_prefetch(const md_decode_params &p, md_consumer &c, const md_cuda_layer *L) {
     const md_cuda_dims &d = p.d;
-    const md_range rows = md_stream_rows(p, s), qk = md_in_qk();
-    const int n = rows.end;
+    const md_range qk = md_in_qk();
+    const int n = md_s_plan[MD_PLAN_IN].r_end; /* (its rows are virtual rows 0 .. r_end: md_in_row) */
     if (p.conv_rows) { /* the windows live in shared memory (md_conv_win): the taps only, K floats a row */
         c.pre_ok = n * d.K <= MD_DEC_PRE_FLOATS;
         if (!c.pre_ok) return;
@@ -750,11 +747,7 @@ __device__ __forceinline__ void md_prefetch_l1(const void *x, int bytes, int tid
 __device__ void md_next_layer_prefetch(const md_decode_params &p, md_consumer &c, int layer) {
     const md_cuda_layer *N = &p.layers[layer]; /* (in the kernel's parameters) */
     md_prefetch_l1(N->attn_norm, p.d.H * 4, c.tid);
-    if (!N->full) {
-        md_stream s;
-        md_phase_stream(p, layer, MD_PH_MIX_IN, &s);
-        md_in_prefetch(p, c, N, s);
-    }
+    if (!N->full) md_in_prefetch(p, c, N);
 }
 
 /* The DeltaNet in-projection's epilogue of CTA-virtual row k (md_in_row)
@@ -1654,11 +1647,9 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         const unsigned t_in = md_tag(p, step, layer, MD_PH_MIX_IN), t_mix = md_tag(p, step, layer, MD_PH_MIX);
         const unsigned t_out = md_tag(p, step, layer, MD_PH_MIX_OUT), t_gu = md_tag(p, step, layer, MD_PH_GU);
         const unsigned t_down = md_tag(p, step, layer, MD_PH_DOWN);
-        md_stream s;
         /* mixer in-projection */
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 0);
-        md_phase_stream(p, layer, MD_PH_MIX_IN, &s);
-        if (!L->full && layer == 0) md_in_prefetch(p, c, L, s); /* later layers': md_next_layer_prefetch */
+        if (!L->full && layer == 0) md_in_prefetch(p, c, L); /* later layers': md_next_layer_prefetch */
         md_norm_split(p, c, p.h, md_tag(p, step, layer - 1, MD_PH_DOWN), layer == 0 ? erow : NULL, L->attn_norm, layer,
                        MD_PH_MIX_IN);
         md_trace(p, c, step, layer, MD_PH_MIX_IN, 1);
@@ -1671,7 +1662,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
          * their own, so they are published while the CTA multiplies its
          * items' v and z rows (schedule.cuh, md_in_row); likewise an
          * attention layer's q, k or v rows before its gate rows (md_qkv_row) */
-        md_consume_rows<false>(p, c, s, layer, MD_PH_MIX_IN, [&](int r, float v, float) {
+        md_consume_rows<false>(p, c, L->full ? MD_PLAN_QKV : MD_PLAN_IN, layer, MD_PH_MIX_IN, [&](int r, float v, float) {
             if (L->full) md_ll_store(p.mix + md_qkv_row(r), v, t_in);
             else md_in_epilogue(p, c, L, r, v, t_in);
         });
@@ -1703,8 +1694,8 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 1);
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_MIX_OUT);
-        md_phase_stream(p, layer, MD_PH_MIX_OUT, &s);
-        md_consume_rows<FOLD>(p, c, s, layer, MD_PH_MIX_OUT, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_out); });
+        md_consume_rows<FOLD>(p, c, L->full ? MD_PLAN_O : MD_PLAN_OUT, layer, MD_PH_MIX_OUT,
+                              [&](int r, float v, float) { md_residual_add(p, c, r, v, t_out); });
         md_trace(p, c, step, layer, MD_PH_MIX_OUT, 3);
         if (md_is_stop(p, layer, MD_PH_MIX_OUT)) return;
         /* MLP gate/up */
@@ -1713,8 +1704,7 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_GU, 1);
         md_trace(p, c, step, layer, MD_PH_GU, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_GU);
-        md_phase_stream(p, layer, MD_PH_GU, &s);
-        md_consume_rows<false>(p, c, s, layer, MD_PH_GU,
+        md_consume_rows<false>(p, c, MD_PLAN_GU, layer, MD_PH_GU,
                         [&](int j, float a0, float a1) { md_ll_store_split2(p.act + 2 * j, a0, a1, t_gu); });
         md_trace(p, c, step, layer, MD_PH_GU, 3);
         if (md_is_stop(p, layer, MD_PH_GU)) return;
@@ -1730,8 +1720,8 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
         md_trace(p, c, step, layer, MD_PH_DOWN, 1);
         md_trace(p, c, step, layer, MD_PH_DOWN, 2);
         md_maybe_delay(p, c, step, layer, MD_PH_DOWN);
-        md_phase_stream(p, layer, MD_PH_DOWN, &s);
-        md_consume_rows<FOLD>(p, c, s, layer, MD_PH_DOWN, [&](int r, float v, float) { md_residual_add(p, c, r, v, t_down); });
+        md_consume_rows<FOLD>(p, c, MD_PLAN_DOWN, layer, MD_PH_DOWN,
+                              [&](int r, float v, float) { md_residual_add(p, c, r, v, t_down); });
         md_trace(p, c, step, layer, MD_PH_DOWN, 3);
         if (md_is_stop(p, layer, MD_PH_DOWN)) return;
     }
@@ -1740,12 +1730,10 @@ __device__ __forceinline__ void md_consumer_step(const md_decode_params &p, md_c
     md_norm_split(p, c, p.h, md_tag(p, step, d.n_layers - 1, MD_PH_DOWN), NULL, p.final_norm, d.n_layers, 0);
     md_trace(p, c, step, d.n_layers, 0, 1);
     md_trace(p, c, step, d.n_layers, 0, 2);
-    md_stream s;
-    md_phase_stream(p, d.n_layers, 0, &s);
     float bv = -FLT_MAX;
     int bi = INT_MAX;
     float *logits = p.logits;
-    md_consume_rows<false>(p, c, s, d.n_layers, 0, [&](int r, float v, float) {
+    md_consume_rows<false>(p, c, MD_PLAN_LM, d.n_layers, 0, [&](int r, float v, float) {
         if (logits) logits[r] = v;
         md_better(bv, bi, v, r);
     });
@@ -1815,10 +1803,9 @@ __global__ void __launch_bounds__(MD_DEC_THREADS, 1) MD_DEC_FN(md_decode_kernel)
     c.own_begin = md_split_grid(p, p.d.H, blockIdx.x).begin;
     c.tok = 0;
     if (c.tid == 0) *reinterpret_cast<int *>(c.red + MD_KV_APPENDED) = 0; /* (before the barriers of the first phase) */
-    if (p.conv_rows) {
-        md_conv_windows(p, c, false);
-        md_consumer_sync();
-    }
+    md_plans_init(p, c.tid); /* (after md_in_qk_load and md_qkv_load: the __syncthreads above) */
+    if (p.conv_rows) md_conv_windows(p, c, false);
+    md_consumer_sync(); /* the plans and the resident conv windows */
     for (int step = 0; step < p.n_steps; step++) md_consumer_step<FOLD>(p, c, (unsigned)step);
     if (p.conv_rows) { /* every in-projection epilogue of the launch is done */
         md_consumer_sync();

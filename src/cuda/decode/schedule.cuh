@@ -284,6 +284,57 @@ __device__ __forceinline__ md_geom md_phase_geom(const md_decode_params &p, cons
     return g;
 }
 
+/* What the consumer warps need of a streamed phase's schedule (md_consume_rows):
+ * its rows (md_stream_rows), where its tiles restart (md_stream_split), its
+ * columns and chunk geometry (md_phase_geom; the unit, 2 for GU and 1
+ * elsewhere, stays a constant of each call site). All of it is the same for
+ * every layer of a kind, so each CTA computes it once a launch into shared
+ * memory (md_plans_init) and a phase reads it once its inputs are there:
+ * computed there, it was 80-140 instructions (constant-bank loads, the grid
+ * division, the segment count) between the inputs and the first chunk. The
+ * producer walks the same functions (md_cursor_next). */
+typedef struct __align__(16) md_plan {
+    int r_begin, r_end, split, cols;
+    int sc, nseg, fold;
+} md_plan;
+enum { MD_PLAN_IN = 0, MD_PLAN_QKV, MD_PLAN_OUT, MD_PLAN_O, MD_PLAN_GU, MD_PLAN_DOWN, MD_PLAN_LM, MD_PLANS };
+
+static __shared__ md_plan md_s_plan[MD_PLANS];
+
+/* Fills md_s_plan (consumer threads tid < MD_PLANS, a kind each; after
+ * md_in_qk_load and md_qkv_load, before a barrier). A kind no layer has
+ * (a model without attention layers) stays unset: nothing reads it. */
+static __device__ void md_plans_init(const md_decode_params &p, int tid) {
+    if (tid >= MD_PLANS) return;
+    const int kind = tid;
+    int layer = 0, phase = 0;
+    if (kind == MD_PLAN_LM) {
+        layer = p.d.n_layers;
+    } else {
+        phase = kind == MD_PLAN_IN || kind == MD_PLAN_QKV ? MD_PH_MIX_IN : kind == MD_PLAN_OUT || kind == MD_PLAN_O ? MD_PH_MIX_OUT
+              : kind == MD_PLAN_GU ? MD_PH_GU : MD_PH_DOWN;
+        const bool full = kind == MD_PLAN_QKV || kind == MD_PLAN_O;
+        if (kind == MD_PLAN_GU || kind == MD_PLAN_DOWN) layer = 0;
+        else {
+            while (layer < p.d.n_layers && p.layers[layer].full != full) layer++;
+            if (layer == p.d.n_layers) return;
+        }
+    }
+    md_stream s;
+    md_phase_stream(p, layer, phase, &s);
+    const md_range r = md_stream_rows(p, s);
+    const md_geom g = md_phase_geom(p, s);
+    md_plan pl;
+    pl.r_begin = r.begin;
+    pl.r_end = r.end;
+    pl.split = md_stream_split(p, s);
+    pl.cols = s.cols;
+    pl.sc = g.sc;
+    pl.nseg = g.nseg;
+    pl.fold = g.fold;
+    md_s_plan[kind] = pl;
+}
+
 /* Phases per layer in schedule order; the LM head is one more "layer". */
 __device__ __forceinline__ int md_phases_of(const md_decode_params &p, int layer) {
     return layer == p.d.n_layers ? 1 : MD_PHASES_PER_LAYER;
