@@ -13,8 +13,9 @@
  * [res: per-warp partial dot products][xb: the input as bf16 high/low
  * halves][h_own: this CTA's residual rows][conv windows resident for the
  * launch, when p.conv_rows (md_conv_win)]; and, static, this CTA's pool
- * range of the DeltaNet in-projection and its two row ranges of the
- * attention in-projection (md_s_in_qk, md_s_qkv: schedule.cuh).
+ * range of the DeltaNet in-projection, its two row ranges of the attention
+ * in-projection and each streamed phase's plan (md_s_in_qk, md_s_qkv,
+ * md_s_plan: schedule.cuh).
  *
  * Row dot products run on the tensor cores: a 16-row tile of weights times
  * the input split into two bf16 halves (x = hi + lo) as two columns of an
