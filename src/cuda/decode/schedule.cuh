@@ -313,9 +313,8 @@ static __device__ void md_plans_init(const md_decode_params &p, int tid) {
     } else {
         phase = kind == MD_PLAN_IN || kind == MD_PLAN_QKV ? MD_PH_MIX_IN : kind == MD_PLAN_OUT || kind == MD_PLAN_O ? MD_PH_MIX_OUT
               : kind == MD_PLAN_GU ? MD_PH_GU : MD_PH_DOWN;
-        const bool full = kind == MD_PLAN_QKV || kind == MD_PLAN_O;
-        if (kind == MD_PLAN_GU || kind == MD_PLAN_DOWN) layer = 0;
-        else {
+        if (kind != MD_PLAN_GU && kind != MD_PLAN_DOWN) { /* (GU and DOWN are alike in both kinds of layer: layer 0's) */
+            const bool full = kind == MD_PLAN_QKV || kind == MD_PLAN_O;
             while (layer < p.d.n_layers && p.layers[layer].full != full) layer++;
             if (layer == p.d.n_layers) return;
         }
